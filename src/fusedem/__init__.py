@@ -1,0 +1,21 @@
+"""fusedem: fused multi-modal electron microscopy.
+
+Recover high-SNR elemental maps by fusing noisy EDS/EELS maps with the HAADF
+image of the same scan. The core (this package minus ``fusedem.napari``) needs
+only numpy, scipy and numba.
+"""
+from .elements import ATOMIC_NUMBERS, atomic_number, normalize_symbol
+from .params import FusionParams
+from .solver import FusionResult, FusionState, fuse, iterate
+
+__version__ = "0.1.0"
+__all__ = [
+    "ATOMIC_NUMBERS",
+    "FusionParams",
+    "FusionResult",
+    "FusionState",
+    "atomic_number",
+    "fuse",
+    "iterate",
+    "normalize_symbol",
+]

@@ -1,0 +1,123 @@
+"""Solver parameters (:class:`FusionParams`) and the tutorial presets."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Weighting = Literal["none", "z", "z_gamma", "z_sum", "z_gamma_sum"]
+WEIGHTINGS: tuple[str, ...] = ("none", "z", "z_gamma", "z_sum", "z_gamma_sum")
+TV_SOLVERS: tuple[str, ...] = ("fgp", "gp")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Parameters of the fused multi-modal solver (see DESIGN.md section 1).
+
+    All inputs are min-max normalised to [0, 1] first, so the weights below are
+    dimensionless and carry over between datasets.
+    """
+
+    #: Weight of the Poisson term Psi2 (typically 0.005-0.3).
+    lambda_chem: float = 0.08
+    #: Weight of the total variation term (typically 0.001-1; < 0.2 keeps detail).
+    lambda_tv: float = 0.15
+    #: Z-contrast exponent gamma of the HAADF model A x^gamma (1.4-2).
+    gamma: float = 1.6
+    #: Background epsilon in Psi2's log(x + eps) (typically 0.01-0.5).
+    eps: float = 0.24
+    #: Outer iterations.
+    n_iter: int = 30
+    #: Inner iterations of the TV proximal step.
+    n_iter_tv: int = 3
+    #: Channel weights w_i: 'none', 'z', 'z_gamma', 'z_sum' or 'z_gamma_sum'.
+    weighting: Weighting = "z"
+    #: Weight of the HAADF term; None means 1/n_elements.
+    lambda_haadf: float | None = None
+    #: TV solver: 'fgp' (fast, with momentum) or 'gp' (plain gradient projection).
+    tv_solver: Literal["fgp", "gp"] = "fgp"
+    #: Zero normalised map values below this threshold (None: keep all).
+    background_threshold: float | None = None
+    #: Keep the TV dual variables between outer iterations (faster convergence).
+    warm_start_tv: bool = True
+
+    def __post_init__(self) -> None:
+        errors = []
+
+        def num(name: str) -> float:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                errors.append(f"{name} must be a finite number, got {v!r}")
+                return math.nan
+            return float(v)
+
+        for name in ("lambda_chem", "lambda_tv"):
+            v = num(name)
+            if v < 0:
+                errors.append(f"{name} must be >= 0, got {v}")
+        g = num("gamma")
+        if not (1.0 <= g <= 3.0):
+            errors.append(f"gamma must lie in [1, 3] (typically 1.4-2), got {g}")
+        e = num("eps")
+        if not e > 0:
+            errors.append(f"eps must be > 0 (it keeps log(x + eps) finite), got {e}")
+        for name in ("n_iter", "n_iter_tv"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                errors.append(f"{name} must be an integer >= 1, got {v!r}")
+        if self.weighting not in WEIGHTINGS:
+            errors.append(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.tv_solver not in TV_SOLVERS:
+            errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
+        if self.lambda_haadf is not None:
+            v = num("lambda_haadf")
+            if not v > 0:
+                errors.append(f"lambda_haadf must be > 0 or None (1/n), got {v}")
+        if self.background_threshold is not None:
+            v = num("background_threshold")
+            if not 0 <= v < 1:
+                errors.append(
+                    "background_threshold is in normalised units and must lie in [0, 1), "
+                    f"got {v}"
+                )
+        if not isinstance(self.warm_start_tv, bool):
+            errors.append(f"warm_start_tv must be True or False, got {self.warm_start_tv!r}")
+        if errors:
+            raise ValueError("invalid fusion parameters: " + "; ".join(errors))
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "FusionParams":
+        """Parameters of a published tutorial: 'dysco3' or 'co3o4_mn3o4'."""
+        key = name.lower().replace("-", "_").replace("–", "_")
+        if key not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}")
+        return dataclasses.replace(PRESETS[key], **overrides)
+
+    def replace(self, **overrides: Any) -> "FusionParams":
+        """A copy with some fields changed (validated); unknown names raise ValueError."""
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown fusion parameter(s): {sorted(unknown)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (for saving with results)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FusionParams":
+        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
+        return cls().replace(**dict(d))
+
+
+PRESETS: dict[str, FusionParams] = {
+    "dysco3": FusionParams(
+        lambda_chem=0.08, lambda_tv=0.15, gamma=1.6, eps=0.24, n_iter=30, n_iter_tv=3,
+        weighting="z", background_threshold=None,
+    ),
+    "co3o4_mn3o4": FusionParams(
+        lambda_chem=0.006, lambda_tv=0.022, gamma=1.6, eps=0.01, n_iter=30, n_iter_tv=6,
+        weighting="z", background_threshold=0.2,
+    ),
+}

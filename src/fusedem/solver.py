@@ -1,0 +1,247 @@
+"""The fused multi-modal solver: :func:`iterate` (a generator) and :func:`fuse`."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels
+from .elements import atomic_number, normalize_symbol
+from .params import FusionParams
+
+MIN_SIZE = 8
+COST_NAMES = ("haadf", "chem", "tv")
+
+
+@dataclass(frozen=True)
+class FusionState:
+    """An intermediate state yielded by :func:`iterate`; owns its arrays.
+
+    ``maps`` is None when the generator withheld the full maps to respect
+    ``min_interval`` (only iteration and costs are then up to date).
+    """
+
+    iteration: int  #: outer iterations completed (1..n_iter)
+    n_iter: int
+    maps: dict[str, np.ndarray] | None  #: element -> (ny, nx) float32, normalised units
+    costs: dict[str, np.ndarray]  #: 'haadf', 'chem', 'tv' -> (iteration,) float64
+    elapsed: float  #: seconds since the start of the solve
+
+    @property
+    def done(self) -> bool:
+        return self.iteration >= self.n_iter
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    """Result of :func:`fuse`.
+
+    maps: element -> (ny, nx) float32 fused map in normalised units (the solver's x).
+    haadf_model: (ny, nx) float32, A x^gamma, comparable to the normalised HAADF.
+    costs: 'haadf' (Psi1), 'chem' (Psi2), 'tv' (sum of TV) -> (n_iter,) arrays.
+    """
+
+    maps: dict[str, np.ndarray]
+    haadf_model: np.ndarray
+    costs: dict[str, np.ndarray]
+    params: FusionParams
+    elements: dict[str, int]  #: element symbol -> atomic number Z
+    weights: dict[str, float]  #: element symbol -> channel weight w_i
+    elapsed: float  #: seconds
+    iterations: int  #: outer iterations actually run (< n_iter when stopped early)
+    input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: (min, max) of each raw input before normalisation ('HAADF' and elements)
+
+
+def channel_weights(z: np.ndarray, weighting: str, gamma: float) -> np.ndarray:
+    """Channel weights w_i for atomic numbers z (n,) by the named scheme (DESIGN.md 1)."""
+    z = np.asarray(z, dtype=np.float64)
+    if weighting == "none":
+        return np.ones_like(z)
+    if weighting == "z":
+        return z / z.mean()
+    if weighting == "z_gamma":
+        return z**gamma / np.mean(z**gamma)
+    if weighting == "z_sum":
+        return z / z.sum()
+    if weighting == "z_gamma_sum":
+        return z**gamma / np.sum(z**gamma)
+    raise ValueError(f"unknown weighting {weighting!r}")
+
+
+def _check_image(name: str, a: object) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # e.g. ragged lists
+        raise ValueError(f"{name}: cannot be read as an array ({exc})") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
+    ):
+        raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name}: complex values are not supported")
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D image, got shape {arr.shape}")
+    if min(arr.shape) < MIN_SIZE:
+        raise ValueError(
+            f"{name}: image of shape {arr.shape} is too small (at least {MIN_SIZE} x {MIN_SIZE})"
+        )
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi == lo:
+        what = "all zero" if hi == 0 else f"constant ({hi:g})"
+        raise ValueError(f"{name}: the image is {what}; it carries no information to fuse")
+    return arr
+
+
+def _normalise(arr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """Min-max normalise to [0, 1] as float32 (a new array)."""
+    a = arr.astype(np.float64)
+    lo, hi = float(a.min()), float(a.max())
+    return ((a - lo) / (hi - lo)).astype(np.float32), (lo, hi)
+
+
+def prepare_inputs(haadf, maps: Mapping[str, object]):
+    """Validate and normalise inputs.
+
+    Returns (bh (ny, nx), b (n, ny, nx), symbols, z (n,), input_ranges). The
+    caller's arrays are not modified. Raises ValueError naming the problem.
+    """
+    if not isinstance(maps, Mapping):
+        raise ValueError("maps must be a mapping element symbol -> 2-D array")
+    if len(maps) == 0:
+        raise ValueError("maps is empty: give at least one elemental map")
+    bh_raw = _check_image("HAADF", haadf)
+    symbols: list[str] = []
+    raws = []
+    for key, a in maps.items():
+        sym = normalize_symbol(str(key))
+        if sym in symbols:
+            raise ValueError(f"element {sym} is given twice (keys {list(maps)})")
+        arr = _check_image(f"map {key!r}", a)
+        if arr.shape != bh_raw.shape:
+            raise ValueError(
+                f"shape mismatch: map {key!r} has shape {arr.shape} but the HAADF has "
+                f"shape {bh_raw.shape}; all inputs must come from the same scan"
+            )
+        symbols.append(sym)
+        raws.append(arr)
+    bh, rng_h = _normalise(bh_raw)
+    ranges = {"HAADF": rng_h}
+    b = np.empty((len(raws),) + bh.shape, np.float32)
+    for k, (sym, arr) in enumerate(zip(symbols, raws)):
+        b[k], ranges[sym] = _normalise(arr)
+    z = np.array([atomic_number(s) for s in symbols], dtype=np.float64)
+    return bh, b, symbols, z, ranges
+
+
+def _resolve(params: FusionParams | None, overrides: dict) -> FusionParams:
+    p = params if params is not None else FusionParams()
+    if not isinstance(p, FusionParams):
+        raise ValueError(f"params must be a FusionParams, got {type(p).__name__}")
+    return p.replace(**overrides) if overrides else p
+
+
+def _costs_so_far(hist: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    return {name: hist[:k, c].copy() for c, name in enumerate(COST_NAMES)}
+
+
+def iterate(
+    haadf,
+    maps: Mapping[str, object],
+    params: FusionParams | None = None,
+    every: int = 1,
+    min_interval: float = 0.0,
+    **overrides,
+) -> Iterator[FusionState]:
+    """Run the solver, yielding a :class:`FusionState` every ``every`` iterations.
+
+    haadf: (ny, nx) array; maps: element symbol -> (ny, nx) array (order kept).
+    The final iteration is always yielded with maps. With ``min_interval`` > 0
+    (seconds), full maps are attached at most that often (others carry maps=None);
+    closing the generator stops the work within one outer iteration.
+    """
+    p = _resolve(params, overrides)
+    if int(every) < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    bh, b, symbols, z, _ = prepare_inputs(haadf, maps)
+    return _run(bh, b, symbols, z, p, int(every), float(min_interval))
+
+
+def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
+    n = len(symbols)
+    if p.background_threshold is not None:
+        b[b < p.background_threshold] = 0.0
+    w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
+    lam_h = np.float32(p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n)
+    f32 = np.float32
+    x = b.copy()
+    y = np.empty_like(b)
+    duals = [np.zeros_like(b) for _ in range(4)]
+    hist = np.zeros((p.n_iter, 3))
+    block = max(8, min(64, -(-bh.shape[0] // 8)))
+    t0 = time.perf_counter()
+    last_maps = -np.inf
+    scalars = (f32(p.gamma), lam_h, f32(p.lambda_chem), f32(p.eps))
+    for k in range(1, p.n_iter + 1):
+        # the gradient pass also returns the costs of the previous iterate
+        prev = kernels.gradient_step(x, b, bh, w, *scalars, y, True)
+        if k > 1:
+            hist[k - 2] = prev
+        kernels.tv_prox(
+            y, p.lambda_tv, p.n_iter_tv, *duals, x,
+            momentum=p.tv_solver == "fgp", warm=p.warm_start_tv and k > 1, block=block,
+        )
+        if k % every == 0 or k == p.n_iter:
+            hist[k - 1] = kernels.gradient_step(x, b, bh, w, *scalars, y, False)
+            now = time.perf_counter()
+            give = k == p.n_iter or now - last_maps >= min_interval
+            if give:
+                last_maps = now
+            yield FusionState(
+                iteration=k,
+                n_iter=p.n_iter,
+                maps={s: x[i].copy() for i, s in enumerate(symbols)} if give else None,
+                costs=_costs_so_far(hist, k),
+                elapsed=now - t0,
+            )
+
+
+def haadf_model(maps: Mapping[str, np.ndarray], weights: Mapping[str, float], gamma: float) -> np.ndarray:
+    """A x^gamma = sum_i w_i x_i^gamma, (ny, nx) float32."""
+    out = None
+    for s, m in maps.items():
+        term = weights[s] * np.power(np.maximum(m, 0), gamma, dtype=np.float32)
+        out = term if out is None else out + term
+    return out.astype(np.float32)
+
+
+def fuse(haadf, maps: Mapping[str, object], params: FusionParams | None = None, **overrides) -> FusionResult:
+    """Fuse noisy elemental maps with the HAADF image; see :func:`iterate`.
+
+    Returns a :class:`FusionResult` whose maps are (ny, nx) float32 in
+    normalised units. ``overrides`` change single parameters, e.g. ``n_iter=50``.
+    """
+    p = _resolve(params, overrides)
+    bh, b, symbols, z, ranges = prepare_inputs(haadf, maps)
+    t0 = time.perf_counter()
+    state = None
+    for state in _run(bh, b, symbols, z, p, p.n_iter, 0.0):
+        pass
+    w = channel_weights(z, p.weighting, p.gamma)
+    weights = {s: float(wi) for s, wi in zip(symbols, w)}
+    return FusionResult(
+        maps=state.maps,
+        haadf_model=haadf_model(state.maps, weights, p.gamma),
+        costs=state.costs,
+        params=p,
+        elements={s: int(zi) for s, zi in zip(symbols, z)},
+        weights=weights,
+        elapsed=time.perf_counter() - t0,
+        iterations=state.iteration,
+        input_ranges=ranges,
+    )
