@@ -1,0 +1,32 @@
+# Both targets create and reuse a local virtual environment in .venv.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fusedem-installed
+
+.PHONY: demo test venv sysdeps bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[testing]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# System packages for a virtual screen (napari needs OpenGL); only as root on Debian.
+sysdeps:
+	@bash tools/install_sysdeps.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/fusedem demo -o demo_output
+
+test: $(STAMP) sysdeps
+	bash tools/run_tests.sh
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_solver.py
+
+clean:
+	rm -rf $(VENV) demo_output build dist
