@@ -39,8 +39,10 @@ class FusionParams:
     tv_solver: Literal["fgp", "gp"] = "fgp"
     #: Zero normalised map values below this threshold (None: keep all).
     background_threshold: float | None = None
-    #: Keep the TV dual variables between outer iterations (faster convergence).
-    warm_start_tv: bool = True
+    #: Keep the TV dual variables between outer iterations. Off by default: it
+    #: makes each TV step much stronger than the published algorithm's, so
+    #: tuned lambda_tv values would no longer carry over (see docs/warm-start.md).
+    warm_start_tv: bool = False
 
     def __post_init__(self) -> None:
         errors = []

@@ -1,0 +1,230 @@
+"""The unit of work shared by ``fuse`` and ``batch``: load one dataset, fuse, save.
+
+Everything here is a small picklable value or a top-level function, so Dask
+workers receive paths and parameters (never image arrays) and do the IO
+themselves.
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..params import FusionParams
+from ._config import Crop, crop_bounds
+
+EXTENSIONS = {"h5": ".h5", "tiff": ".tif"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every job of a run shares."""
+
+    params: dict[str, Any]  #: FusionParams.to_dict()
+    outdir: str
+    fmt: str = "h5"
+    elements: tuple[str, ...] | None = None
+    crop: Crop | None = None
+    overwrite: bool = False
+    numba_threads: int | None = None  #: per process; None keeps numba's default
+
+
+@dataclass(frozen=True)
+class Job:
+    """One dataset to fuse: a file, or one frame of a 3-D stack file."""
+
+    source: str
+    output: str
+    frame: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.source if self.frame is None else f"{self.source}[frame {self.frame}]"
+
+
+@dataclass
+class Outcome:
+    """What happened to one input ('done', 'skipped' or 'failed')."""
+
+    label: str
+    status: str
+    message: str = ""
+    outputs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    jobs: list[Job] = field(default_factory=list)  #: set by :func:`expand`
+
+
+class DataError(ValueError):
+    """An input that cannot be fused, with a message naming the file and problem."""
+
+
+# ---------------------------------------------------------------- datasets
+def _io():
+    from .. import io
+
+    return io
+
+
+def load(source: str, lazy: bool = True):
+    """Read a file through the plugin's readers (ReadError names file and problem)."""
+    if not Path(source).exists():
+        raise DataError(f"{source}: no such file or folder")
+    return _io().load(source, lazy=lazy)
+
+
+def select(ds, elements: tuple[str, ...] | None, source: str):
+    """The HAADF layer and the element layers to fuse, in the requested order."""
+    haadf = ds.haadf
+    maps = ds.element_maps
+    if haadf is None:
+        names = ", ".join(ly.name for ly in ds.layers) or "nothing"
+        raise DataError(f"{source}: no HAADF/ADF image found (it contains {names})")
+    if not maps:
+        hint = " (only a spectrum image: extract elemental maps first)" if ds.spectrum_images else ""
+        raise DataError(f"{source}: no elemental maps found{hint}")
+    if elements:
+        missing = [e for e in elements if e not in maps]
+        if missing:
+            raise DataError(
+                f"{source}: element(s) {', '.join(missing)} not found; it has {', '.join(maps)}"
+            )
+        maps = {e: maps[e] for e in elements}
+    return haadf, maps
+
+
+def n_frames(haadf, maps: dict, source: str) -> int | None:
+    """Number of frames of a 3-D stack (frame axis first), None for single 2-D maps."""
+    shapes = {"HAADF": tuple(haadf.data.shape), **{k: tuple(v.data.shape) for k, v in maps.items()}}
+    dims = {len(s) for s in shapes.values()}
+    if dims == {2}:
+        return None
+    if dims == {3} and len({s[0] for s in shapes.values()}) == 1:
+        return shapes["HAADF"][0]
+    desc = ", ".join(f"{k} {s}" for k, s in shapes.items())
+    raise DataError(f"{source}: cannot pair the HAADF with the maps: shapes {desc}")
+
+
+def output_name(source: str, frame: int | None, fmt: str, stem: str | None = None) -> str:
+    """``<stem>[_fNNNN]_fused.<ext>`` for one job."""
+    base = stem or Path(source).stem
+    if frame is not None:
+        base += f"_f{frame:04d}"
+    return f"{base}_fused{EXTENSIONS[fmt]}"
+
+
+def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
+    """Open ``source`` lazily; the jobs it yields (one per frame of a stack) or a failure."""
+    t0 = time.perf_counter()
+    try:
+        ds = load(source, lazy=True)
+        haadf, maps = select(ds, settings.elements, source)
+        n = n_frames(haadf, maps, source)
+        if settings.crop is not None:
+            crop_bounds(settings.crop, tuple(haadf.data.shape))
+        frames: list[int | None] = [None] if n is None else list(range(n))
+        jobs = [
+            Job(source, str(Path(settings.outdir) / output_name(source, f, settings.fmt, stem)), f)
+            for f in frames
+        ]
+        return Outcome(source, "expanded", jobs=jobs, seconds=time.perf_counter() - t0)
+    except Exception as exc:  # reported per input; the batch goes on
+        return Outcome(source, "failed", _reason(exc, source), seconds=time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- one job
+def existing_valid(output: str, params: FusionParams) -> tuple[bool, str]:
+    """(True, '') when ``output`` holds a complete result made with ``params``."""
+    if not Path(output).exists():
+        return False, "missing"
+    try:
+        res = _io().load_result(output)
+    except Exception as exc:
+        return False, f"unreadable ({exc})"
+    got = getattr(res, "params", None)
+    if isinstance(got, dict):
+        try:
+            got = FusionParams.from_dict(got)
+        except ValueError:
+            got = None
+    if got != params:
+        return False, "made with other parameters"
+    return True, ""
+
+
+def _frame(layer, frame: int | None, crop: Crop | None) -> np.ndarray:
+    data = layer.data if frame is None else layer.data[frame]
+    if crop is not None:
+        y0, y1, x0, x1 = crop
+        data = data[y0:y1, x0:x1]
+    return np.asarray(data)
+
+
+def run_job(job: Job, settings: Settings) -> Outcome:
+    """Load, fuse and save one dataset; never raises for a bad input."""
+    t0 = time.perf_counter()
+    params = FusionParams.from_dict(settings.params)
+    try:
+        redo = ""
+        if Path(job.output).exists():
+            ok, why = existing_valid(job.output, params)
+            if ok and not settings.overwrite:
+                return Outcome(job.label, "skipped", "already complete", [job.output])
+            if not ok and why == "made with other parameters" and not settings.overwrite:
+                raise DataError(
+                    f"{job.output}: exists and was made with other parameters; "
+                    "use --overwrite or another output folder"
+                )
+            redo = "" if ok else f" (redone: previous output {why})"
+        if settings.numba_threads:
+            import numba
+
+            numba.set_num_threads(max(1, min(settings.numba_threads, numba.config.NUMBA_NUM_THREADS)))
+        from ..solver import fuse
+
+        ds = load(job.source, lazy=True)
+        haadf, maps = select(ds, settings.elements, job.source)
+        crop = None
+        if settings.crop is not None:
+            crop = crop_bounds(settings.crop, tuple(haadf.data.shape))
+        bh = _frame(haadf, job.frame, crop)
+        raw = {k: _frame(ly, job.frame, crop) for k, ly in maps.items()}
+        try:
+            result = fuse(bh, raw, params)
+        except ValueError as exc:
+            raise DataError(f"{job.label}: {exc}") from None
+        outputs = _save(job, settings, result, haadf, bh, raw, crop)
+        return Outcome(job.label, "done", f"{result.elapsed:.2f} s fusion{redo}", outputs,
+                       time.perf_counter() - t0)
+    except Exception as exc:
+        return Outcome(job.label, "failed", _reason(exc, job.label), [], time.perf_counter() - t0)
+
+
+def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop) -> list[str]:
+    scale = tuple(haadf.scale[-2:]) if haadf.scale else None
+    units = tuple(haadf.units[-2:]) if haadf.units else None
+    translate = tuple(haadf.translate[-2:]) if haadf.translate else None
+    if crop is not None and translate is not None and scale is not None:
+        translate = (translate[0] + crop[0] * scale[0], translate[1] + crop[2] * scale[1])
+    out = Path(job.output)
+    # an existing output is invalid or --overwrite was given (run_job decided):
+    # save_result replaces it atomically
+    paths = _io().save_result(
+        out, result, inputs={"HAADF": bh, **raw}, sources=(job.label,),
+        scale=scale, units=units, translate=translate, fmt=settings.fmt, overwrite=True,
+    )
+    return [str(p) for p in paths]
+
+
+def _reason(exc: BaseException, label: str) -> str:
+    """One line naming the file and the problem (traceback only for the unexpected)."""
+    msg = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, (ValueError, OSError, KeyError)):
+        return msg if label in msg or (isinstance(exc, OSError) and exc.filename) else f"{label}: {msg}"
+    if os.environ.get("FUSEDEM_DEBUG"):
+        msg += "\n" + traceback.format_exc()
+    return f"{label}: unexpected {type(exc).__name__}: {msg}"
