@@ -211,7 +211,12 @@ def read_tiffs(path: str | Path | Sequence[str | Path]) -> list[DatasetLayer]:
         files = [f for f in _tiffs_in(Path(path)) if classify_name(f.stem)]
         src = str(path)
     elif isinstance(path, (str, os.PathLike)):
-        layers, _ = _read_tiff(Path(path))
+        layers, info = _read_tiff(Path(path))
+        if info.get("fusedem_result"):  # a TIFF written by fusedem.io.save_result
+            for ly in layers:
+                ly.metadata["params"] = info.get("params", "{}")
+                if ly.role == "element":
+                    ly.role, ly.name = "fused", f"{ly.element} (fused)"
         check_bundle(str(path), layers, need_maps=False)
         return layers
     else:

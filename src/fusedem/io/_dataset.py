@@ -44,6 +44,8 @@ def classify_name(name: str) -> tuple[str, str | None] | None:
     'BF', 'SE' -> ('image', None).  Detector names win over element symbols
     (so 'DF' is a detector, not an element).
     """
+    if name.strip().lower().replace(" ", "_") == "haadf_model":
+        return ("haadf_model", None)
     if haadf_name(name):
         return ("haadf", None)
     if _IMAGE_RE.match(name.strip()):

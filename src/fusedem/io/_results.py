@@ -1,0 +1,238 @@
+"""Saving fused results (:func:`save_result`, :func:`save_maps`) and reading them back.
+
+HDF5 layout (one file, ``fmt='h5'``)::
+
+    /                 attrs: fusedem_result (format version 1), fusedem_version, created (ISO 8601),
+                      params (JSON), elements (JSON symbol->Z), weights (JSON), input_names (JSON),
+                      input_ranges (JSON), sources (JSON list), elapsed (s), iterations,
+                      scale, units, translate (per axis (y, x), units e.g. 'nm')
+    /maps/<symbol>    (ny, nx) float32 fused map, normalised units; attrs Z, weight
+    /haadf_model      (ny, nx) float32, A x^gamma
+    /costs/<name>     (n_iter,) float64: 'haadf', 'chem', 'tv'
+    /inputs/<name>    raw input arrays, only when given as arrays
+
+TIFF (``fmt='tiff'``): one ImageJ hyperstack (axes CYX, float32), one page per
+element map plus a last page ``HAADF_model``, page labels = names, pixel size
+and unit in the ImageJ calibration, everything else as JSON in the ImageJ
+``Info`` property. Fiji opens it with labelled channels.
+
+Writes are atomic (temporary file in the target folder, then ``os.replace``)
+and never overwrite an existing file unless ``overwrite=True``.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._dataset import DatasetLayer, ReadError
+
+FORMAT_VERSION = 1
+_FMTS = {".h5": "h5", ".hdf5": "h5", ".tif": "tiff", ".tiff": "tiff"}
+
+
+@dataclass
+class SavedResult:
+    """A fused result read back by :func:`load_result` (maps in normalised units)."""
+
+    maps: dict[str, np.ndarray]  #: symbol -> (ny, nx) float32
+    haadf_model: np.ndarray | None  #: (ny, nx) float32
+    costs: dict[str, np.ndarray]  #: 'haadf'/'chem'/'tv' -> (n_iter,)
+    params: dict[str, Any]  #: FusionParams.to_dict()
+    metadata: dict[str, Any] = field(default_factory=dict)  #: the remaining root attributes
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)  #: raw inputs when stored
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _atomic_write(path: Path, overwrite: bool, write) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; refusing to overwrite it "
+                              "(choose another name or pass overwrite=True)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: Any = None,
+              costs: Mapping[str, Any] | None = None, params: Any = None,
+              elements: Mapping[str, int] | None = None, weights: Mapping[str, float] | None = None,
+              inputs: Mapping[str, Any] | Sequence[str] | None = None, sources: Sequence[str] = (),
+              scale: Sequence[float] | None = None, units: Sequence[str] | str | None = None,
+              translate: Sequence[float] | None = None, extra: Mapping[str, Any] | None = None,
+              fmt: str | None = None, overwrite: bool = False) -> list[Path]:
+    """Save fused maps (symbol -> (ny, nx)) and their provenance; see the module docstring.
+
+    ``params``: FusionParams or dict. ``inputs``: raw input names, or name -> array
+    (arrays stored in HDF5 only). ``scale``/``translate``: (dy, dx) in ``units``.
+    ``fmt``: 'h5' or 'tiff' (default from the suffix). Returns the written paths.
+    """
+    path = Path(path)
+    fmt = (fmt or _FMTS.get(path.suffix.lower(), "")).lower().lstrip(".")
+    fmt = {"hdf5": "h5", "tif": "tiff"}.get(fmt, fmt)
+    if fmt not in ("h5", "tiff"):
+        raise ValueError(f"{path}: cannot tell the output format; use a .h5/.hdf5/.tif/.tiff "
+                         "suffix or fmt='h5'/'tiff'")
+    if not maps:
+        raise ValueError(f"{path}: nothing to save (no fused maps)")
+    arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in maps.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"{path}: fused maps must be 2-D and of one shape, got {sorted(shapes)}")
+    if params is not None and hasattr(params, "to_dict"):
+        params = params.to_dict()
+    if isinstance(units, str):
+        units = (units, units)
+    input_names = list(inputs) if inputs is not None else []
+    attrs: dict[str, Any] = {
+        "fusedem_result": FORMAT_VERSION, "fusedem_version": _version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "params": json.dumps(params or {}), "elements": json.dumps(dict(elements or {})),
+        "weights": json.dumps({k: float(v) for k, v in (weights or {}).items()}),
+        "input_names": json.dumps(input_names), "sources": json.dumps([str(s) for s in sources]),
+        "scale": list(map(float, scale or (1.0, 1.0))), "units": json.dumps(list(units or ("pixel", "pixel"))),
+        "translate": list(map(float, translate or (0.0, 0.0))),
+    }
+    for k, v in (extra or {}).items():
+        attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
+
+    def write_h5(tmp: Path) -> None:
+        import h5py
+
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(attrs)
+            g = f.create_group("maps")
+            for sym, a in arrays.items():
+                ds = g.create_dataset(sym, data=a, compression="gzip", compression_opts=4)
+                if elements and sym in elements:
+                    ds.attrs["Z"] = int(elements[sym])
+                if weights and sym in weights:
+                    ds.attrs["weight"] = float(weights[sym])
+            if haadf_model is not None:
+                f.create_dataset("haadf_model", data=np.asarray(haadf_model, np.float32), compression="gzip")
+            c = f.create_group("costs")
+            for name, curve in (costs or {}).items():
+                c.create_dataset(name, data=np.asarray(curve, dtype=np.float64))
+            if isinstance(inputs, Mapping):
+                gi = f.create_group("inputs")
+                for name, a in inputs.items():
+                    gi.create_dataset(str(name), data=np.asarray(a), compression="gzip")
+
+    def write_tiff(tmp: Path) -> None:
+        import tifffile
+
+        labels = list(arrays) + (["HAADF_model"] if haadf_model is not None else [])
+        stack = list(arrays.values()) + ([np.asarray(haadf_model, np.float32)] if haadf_model is not None else [])
+        info = {k: v for k, v in attrs.items()}
+        info["costs"] = {k: np.asarray(v, float).tolist() for k, v in (costs or {}).items()}
+        sy, sx = attrs["scale"]
+        u = json.loads(attrs["units"])[-1]
+        md = {"axes": "CYX", "Labels": labels, "Info": json.dumps(info), "mode": "grayscale"}
+        kw = {}
+        if u != "pixel":
+            md["unit"] = "micron" if u in ("µm", "um") else u
+            kw["resolution"] = (1.0 / sx, 1.0 / sy)
+        tifffile.imwrite(tmp, np.stack(stack), imagej=True, metadata=md, **kw)
+
+    return [_atomic_write(path, overwrite, write_h5 if fmt == "h5" else write_tiff)]
+
+
+def save_result(path: str | os.PathLike, result: Any, *, inputs: Mapping[str, Any] | Sequence[str] | None = None,
+                sources: Sequence[str] = (), scale: Sequence[float] | None = None,
+                units: Sequence[str] | str | None = None, translate: Sequence[float] | None = None,
+                fmt: str | None = None, overwrite: bool = False) -> list[Path]:
+    """Save a :class:`~fusedem.FusionResult` to HDF5 or an ImageJ TIFF; returns the written paths.
+
+    Raises FileExistsError when ``path`` exists and ``overwrite`` is False.
+    """
+    extra = {"elapsed": float(result.elapsed), "iterations": int(result.iterations),
+             "input_ranges": {k: list(map(float, v)) for k, v in (result.input_ranges or {}).items()}}
+    return save_maps(path, result.maps, haadf_model=result.haadf_model, costs=result.costs,
+                     params=result.params, elements=result.elements, weights=result.weights,
+                     inputs=inputs, sources=sources, scale=scale, units=units, translate=translate,
+                     extra=extra, fmt=fmt, overwrite=overwrite)
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, bytes):
+        v = v.decode()
+    if isinstance(v, str):
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v)
+
+
+def _read_result(path: Path, f: Any) -> SavedResult:
+    if "fusedem_result" not in f.attrs or "maps" not in f:
+        raise ReadError(f"{path}: not a fusedem result file (no 'fusedem_result' attribute or /maps)")
+    maps = {k: f["maps"][k][()] for k in f["maps"]}
+    if not maps:
+        raise ReadError(f"{path}: result file holds no fused maps")
+    meta = {k: _json(f.attrs[k]) for k in f.attrs}
+    return SavedResult(
+        maps=maps,
+        haadf_model=f["haadf_model"][()] if "haadf_model" in f else None,
+        costs={k: f["costs"][k][()] for k in f.get("costs", {})},
+        params=meta.pop("params", {}) or {},
+        metadata=meta,
+        inputs={k: f["inputs"][k][()] for k in f.get("inputs", {})},
+    )
+
+
+def load_result(path: str | os.PathLike) -> SavedResult:
+    """Read an HDF5 file written by :func:`save_result`; raises :class:`ReadError` if unusable."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return _read_result(path, f)
+    except ReadError:
+        raise
+    except Exception as exc:
+        raise ReadError(f"{path}: cannot read result ({type(exc).__name__}: {exc})") from None
+
+
+def result_layers(path: Path, f: Any) -> list[DatasetLayer]:
+    """Layers of an open result file: fused maps ('<sym> (fused)'), HAADF model, stored inputs."""
+    from ._dataset import classify_name
+
+    res = _read_result(path, f)
+    md = res.metadata
+    calib = {"scale": tuple(md.get("scale") or (1.0, 1.0)), "units": tuple(md.get("units") or ("pixel",) * 2),
+             "translate": tuple(md.get("translate") or (0.0, 0.0))}
+    common = {"params": res.params, "costs": {k: v.tolist() for k, v in res.costs.items()},
+              "sources": md.get("sources", []), "inputs": md.get("input_names", [])}
+    elements = md.get("elements") or {}
+    layers = [DatasetLayer(name=f"{s} (fused)", data=a, role="fused", element=s, **calib,
+                           metadata={"Z": elements.get(s), "original_name": s, **common})
+              for s, a in res.maps.items()]
+    if res.haadf_model is not None:
+        layers.append(DatasetLayer(name="HAADF model", data=res.haadf_model, role="haadf_model", **calib,
+                                   metadata={"original_name": "haadf_model", **common}))
+    for name, a in res.inputs.items():
+        role, sym = classify_name(name) or ("image", None)
+        layers.append(DatasetLayer(name=name, data=a, role=role, element=sym, **calib,
+                                   metadata={"original_name": name}))
+    return layers
