@@ -46,6 +46,10 @@ class UsageError(Exception):
     """A usage or configuration problem: reported in one line, exit status 2."""
 
 
+class CropError(ValueError):
+    """A crop that does not fit the image."""
+
+
 # ---------------------------------------------------------------- options
 def _field_type(name: str) -> type:
     hints = typing.get_type_hints(FusionParams)
@@ -226,13 +230,13 @@ def parse_crop(text: str | None) -> Crop | None:
 
 
 def crop_bounds(crop: Crop, shape: tuple[int, ...]) -> Crop:
-    """Check a crop against an image shape (ny, nx); raises ValueError when outside."""
+    """Check a crop against an image shape (..., ny, nx); raises CropError when outside."""
     ny, nx = shape[-2], shape[-1]
     y0, y1, x0, x1 = crop
     y1 = ny if y1 == -1 else y1
     x1 = nx if x1 == -1 else x1
     if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
-        raise ValueError(
+        raise CropError(
             f"crop {format_crop(crop)} lies outside the image of {ny} x {nx} pixels "
             f"(valid: 0 <= y0 < y1 <= {ny}, 0 <= x0 < x1 <= {nx})"
         )

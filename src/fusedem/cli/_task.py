@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..params import FusionParams
-from ._config import Crop, crop_bounds
+from ._config import Crop, CropError, crop_bounds
 
 EXTENSIONS = {"h5": ".h5", "tiff": ".tif"}
 
@@ -57,6 +57,7 @@ class Outcome:
     outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     jobs: list[Job] = field(default_factory=list)  #: set by :func:`expand`
+    usage: bool = False  #: failed because of the options (e.g. a crop outside the image)
 
 
 class DataError(ValueError):
@@ -125,7 +126,10 @@ def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
         haadf, maps = select(ds, settings.elements, source)
         n = n_frames(haadf, maps, source)
         if settings.crop is not None:
-            crop_bounds(settings.crop, tuple(haadf.data.shape))
+            try:
+                crop_bounds(settings.crop, tuple(haadf.data.shape))
+            except CropError as exc:
+                return Outcome(source, "failed", f"{source}: {exc}", usage=True)
         frames: list[int | None] = [None] if n is None else list(range(n))
         jobs = [
             Job(source, str(Path(settings.outdir) / output_name(source, f, settings.fmt, stem)), f)
@@ -142,10 +146,12 @@ def existing_valid(output: str, params: FusionParams) -> tuple[bool, str]:
     if not Path(output).exists():
         return False, "missing"
     try:
-        res = _io().load_result(output)
+        if Path(output).suffix.lower() in (".tif", ".tiff"):
+            got = _tiff_params(output)
+        else:
+            got = getattr(_io().load_result(output), "params", None)
     except Exception as exc:
         return False, f"unreadable ({exc})"
-    got = getattr(res, "params", None)
     if isinstance(got, dict):
         try:
             got = FusionParams.from_dict(got)
@@ -154,6 +160,19 @@ def existing_valid(output: str, params: FusionParams) -> tuple[bool, str]:
     if got != params:
         return False, "made with other parameters"
     return True, ""
+
+
+def _tiff_params(path: str) -> dict[str, Any]:
+    """Parameters stored in a result TIFF (ImageJ ``Info`` JSON); raises if unusable."""
+    import json
+
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        info = json.loads((tf.imagej_metadata or {})["Info"])
+        tf.asarray()  # a truncated file fails here
+    params = info["params"]
+    return json.loads(params) if isinstance(params, str) else params
 
 
 def _frame(layer, frame: int | None, crop: Crop | None) -> np.ndarray:

@@ -1,0 +1,115 @@
+"""The ``fusedem`` command line: ``fuse``, ``batch``, ``info`` and ``demo``.
+
+Exit status: 0 success, 1 some inputs failed (each named in the summary),
+2 usage or configuration error, 130 interrupted. Set ``FUSEDEM_DEBUG=1`` for
+tracebacks of unexpected errors.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._config import FORMATS, PARAMS_FILE, UsageError, add_param_options
+
+EPILOG = f"""\
+exit status: 0 ok, 1 some inputs failed, 2 usage/configuration error.
+Every run writes the parameters it used to OUTDIR/{PARAMS_FILE};
+pass it back with --config to repeat the run exactly."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit status 2, one line, like argparse but no wall of usage
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _io_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files (.h5/.npz/.tif/.emd/.bcf/.dm4...), folders of TIFFs or glob patterns")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    p.add_argument("--elements", type=lambda s: [e for e in s.split(",") if e],
+                   metavar="SYM,SYM", help="elements to fuse, in this order (default: all maps)")
+    p.add_argument("--crop", metavar="y0:y1,x0:x1", help="fuse only this region (pixels, half-open)")
+    p.add_argument("--format", choices=FORMATS + ("tif",), help="output format (default h5)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute and replace existing outputs (default: keep complete ones)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
+    add_param_options(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``fusedem`` command."""
+    from .. import __version__
+
+    parser = _Parser(prog="fusedem", description="Fused multi-modal electron microscopy: "
+                     "clean EDS/EELS elemental maps by fusing them with the HAADF image.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fusedem {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    p = sub.add_parser("fuse", help="fuse datasets one after the other in this process",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _io_options(p)
+
+    p = sub.add_parser("batch", help="fuse many datasets in parallel with Dask",
+                       epilog=EPILOG + "\nA 3-D stack file (frame axis first) is a series of datasets.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _io_options(p)
+    g = p.add_argument_group("Dask")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="use an existing dask.distributed scheduler (inputs and OUTDIR must be on a shared disk)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes of the local cluster (default: one per core)")
+    g.add_argument("--numba-threads", type=int, metavar="N",
+                   help="numba threads per worker (default: cores / workers on a local cluster)")
+    g.add_argument("--dashboard", metavar="ADDR", help="serve the Dask dashboard, e.g. :8787")
+
+    p = sub.add_parser("info", help="show what the readers find in files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-stats", action="store_true", help="skip value ranges (faster on big files)")
+
+    p = sub.add_parser("demo", help="fuse the bundled DyScO3 sample; write maps and a PNG")
+    p.add_argument("-o", "--output", default="demo_output", metavar="OUTDIR")
+    p.add_argument("--n-iter", type=int, default=None, metavar="N", help="outer iterations (default: preset)")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier demo outputs")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "fuse":
+            from ._fuse import run_fuse
+
+            return run_fuse(args)
+        if args.command == "batch":
+            from ._batch import run_batch
+
+            return run_batch(args)
+        if args.command == "info":
+            from ._info import run_info
+
+            return run_info(args)
+        from ..demo import run_demo
+
+        return run_demo(Path(args.output), n_iter=args.n_iter, overwrite=args.overwrite, quiet=args.quiet)
+    except UsageError as exc:
+        print(f"fusedem: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fusedem: interrupted (finished outputs are kept; run again to resume)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("FUSEDEM_DEBUG"):
+            raise
+        print(f"fusedem: unexpected error: {type(exc).__name__}: {exc} "
+              "(set FUSEDEM_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,112 @@
+"""``fusedem batch``: fuse many datasets in parallel on a dask.distributed cluster.
+
+Workers receive file paths and the (small) shared settings, open the inputs
+themselves and write each result atomically; the client only collects short
+:class:`~fusedem.cli._task.Outcome` records, as they complete. Inputs and the
+output folder must therefore be reachable from every worker (shared disk).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+from ._config import UsageError
+from ._progress import progress
+from ._run import Run, prepare, record, summarise
+from ._task import Outcome, expand, run_job
+
+
+def machine_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def open_client(scheduler: str | None, workers: int | None, dashboard: str | None,
+                quiet: bool) -> Iterator[object]:
+    """A Client on an existing scheduler, or on a LocalCluster of worker processes."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("batch needs dask.distributed: pip install 'fusedem[cli]'") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        with client:
+            yield client
+        return
+    n = workers or machine_cores()
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True,
+        dashboard_address=dashboard, silence_logs=logging.ERROR,
+    )
+    with cluster, Client(cluster) as client:
+        if not quiet:
+            where = f", dashboard {client.dashboard_link}" if dashboard else ""
+            print(f"local Dask cluster: {n} worker processes{where}", file=sys.stderr)
+        yield client
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Fuse all inputs on the cluster; exit status 0, 1 (some failed) or 2 (usage)."""
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    threads = args.numba_threads
+    if threads is None and not args.scheduler:
+        threads = max(1, machine_cores() // (args.workers or machine_cores()))
+    run = prepare(args, numba_threads=threads)
+    for out in run.missing:
+        record(run, out)
+    if not run.inputs:
+        return summarise(run)
+    with open_client(args.scheduler, args.workers, args.dashboard, run.quiet) as client:
+        _submit_all(client, run)
+    return summarise(run)
+
+
+def _submit_all(client, run: Run) -> None:
+    """Expand inputs into jobs on the workers, fuse them, record outcomes as they finish."""
+    from dask.distributed import as_completed
+
+    settings = run.settings
+    labels: dict[str, str] = {}
+    opening = []
+    for source, stem in run.inputs:
+        fut = client.submit(expand, source, settings, stem, pure=False)
+        labels[fut.key] = source
+        opening.append(fut)
+    opening_keys = {f.key for f in opening}
+    pending = as_completed(opening)
+    with progress(total=0, desc="fusing", unit="dataset", quiet=run.quiet) as bar:
+        for fut in pending:
+            out = _result(fut, labels[fut.key])
+            if out.status == "expanded":  # one job per dataset (frame) of this input
+                bar.total += len(out.jobs)
+                bar.refresh()
+                for job in out.jobs:
+                    jf = client.submit(run_job, job, settings, pure=False)
+                    labels[jf.key] = job.label
+                    pending.add(jf)
+            else:
+                record(run, out, bar)
+                if fut.key not in opening_keys:
+                    bar.update(1)
+            fut.release()
+
+
+def _result(fut, label: str) -> Outcome:
+    """The outcome of a future; a crashed or lost worker becomes a failure of that input."""
+    try:
+        return fut.result()
+    except Exception as exc:  # KilledWorker, CommClosedError, unpicklable data...
+        return Outcome(label, "failed", f"{label}: worker failed ({type(exc).__name__}: {exc})")
+

@@ -1,0 +1,79 @@
+"""``fusedem info FILE``: what the readers find in a file."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from ._run import EXIT_FAILED, EXIT_OK
+
+
+def _calibration(layer) -> str:
+    if all(u == "pixel" for u in layer.units[-2:]):
+        return "uncalibrated (no pixel size in the file)"
+    return " x ".join(f"{s:g} {u}" for s, u in zip(layer.scale[-2:], layer.units[-2:]))
+
+
+def _range(data) -> str:
+    try:
+        a = np.asarray(data)
+        return f"{float(a.min()):.4g} .. {float(a.max()):.4g}"
+    except Exception:  # a lazy array that cannot be computed cheaply
+        return "?"
+
+
+def describe(ds, stats: bool = True) -> dict:
+    """A JSON-friendly description of a Dataset."""
+    layers = []
+    for ly in ds.layers:
+        d = {"name": ly.name, "role": ly.role, "element": ly.element,
+             "shape": list(ly.data.shape), "dtype": str(ly.data.dtype),
+             "scale": list(ly.scale), "units": list(ly.units)}
+        if ly.energy_axis:
+            d["energy_axis"] = {k: v for k, v in ly.energy_axis.items() if isinstance(v, (int, float, str))}
+        if stats and ly.role != "spectrum_image":
+            d["range"] = _range(ly.data)
+        layers.append(d)
+    return {"source": ds.source, "haadf": ds.haadf.name if ds.haadf else None,
+            "elements": list(ds.element_maps), "layers": layers}
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print the layers of each FILE; 1 when some cannot be read."""
+    from .. import io
+
+    status = EXIT_OK
+    reports = []
+    for path in args.files:
+        try:
+            ds = io.load(path, lazy=True)
+        except (ValueError, OSError) as exc:
+            msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print(f"error: {msg}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        d = describe(ds, stats=not args.no_stats)
+        if args.json:
+            reports.append(d)
+            continue
+        if reports or status != EXIT_OK or path != args.files[0]:
+            print()
+        reports.append(d)
+        print(f"{d['source']}")
+        print(f"  HAADF:    {d['haadf'] or '(none)'}")
+        print(f"  elements: {', '.join(d['elements']) or '(none)'}")
+        if ds.haadf is not None:
+            print(f"  pixel:    {_calibration(ds.haadf)}")
+        print("  layers:")
+        for ly in d["layers"]:
+            shape = " x ".join(map(str, ly["shape"]))
+            extra = f"  range {ly['range']}" if "range" in ly else ""
+            role = ly["role"] + (f" {ly['element']}" if ly["element"] else "")
+            print(f"    {ly['name']:<16} {role:<16} {shape:<14} {ly['dtype']:<8}{extra}")
+        ready = ds.haadf is not None and ds.element_maps
+        print("  ready to fuse" if ready else "  not ready to fuse: needs a HAADF image and elemental maps")
+    if args.json:
+        print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2))
+    return status

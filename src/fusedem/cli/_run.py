@@ -1,0 +1,169 @@
+"""Preparing a run (inputs, parameters, output folder) and reporting its outcome."""
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..params import FusionParams
+from ._config import (
+    FORMATS, PARAMS_FILE, UsageError, format_crop, params_toml, parse_crop, read_config,
+    resolve_params, write_text_atomic,
+)
+from ._task import Outcome, Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class Run:
+    """A prepared run: settings shared by all jobs, inputs with their output stems."""
+
+    settings: Settings
+    params: FusionParams
+    inputs: list[tuple[str, str]]  #: (source, output stem)
+    missing: list[Outcome]  #: inputs that matched no file
+    quiet: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+
+def expand_patterns(patterns: list[str]) -> tuple[list[str], list[Outcome]]:
+    """Files named or matched by glob patterns (in order, without duplicates)."""
+    found: list[str] = []
+    missing: list[Outcome] = []
+    for pat in patterns:
+        if any(c in pat for c in "*?["):
+            hits = sorted(glob.glob(pat, recursive=True))
+            if not hits:
+                missing.append(Outcome(pat, "failed", f"{pat}: no file matches this pattern"))
+            found += hits
+        elif Path(pat).exists():
+            found.append(pat)
+        else:
+            missing.append(Outcome(pat, "failed", f"{pat}: no such file or folder"))
+    return list(dict.fromkeys(found)), missing
+
+
+def unique_stems(sources: list[str]) -> list[str]:
+    """Output stems: the file stem, prefixed by parent folders where stems collide."""
+    stems = [Path(s).stem for s in sources]
+    depth = 1
+    while len(set(stems)) < len(stems) and depth < 8:
+        counts = Counter(stems)
+        stems = [
+            "_".join(Path(s).resolve().parts[-depth - 1:-1] + (Path(s).stem,)) if counts[st] > 1 else st
+            for s, st in zip(sources, stems)
+        ]
+        depth += 1
+    if len(set(stems)) < len(stems):
+        dup = [s for s, c in Counter(stems).items() if c > 1]
+        raise UsageError(f"inputs would overwrite each other's outputs ({', '.join(dup)})")
+    return stems
+
+
+def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Run:
+    """Resolve parameters and inputs, create the output folder, write the parameters TOML."""
+    cfg = read_config(args.config) if args.config else {}
+    src = str(args.config) if args.config else ""
+    params = resolve_params(args, cfg, src)
+    elements = args.elements if args.elements is not None else cfg.get("elements")
+    if isinstance(elements, str):
+        elements = elements.split(",")
+    if elements is not None:
+        if not isinstance(elements, list) or not all(isinstance(e, str) for e in elements):
+            raise UsageError(f"{src or '--elements'}: elements must be a list of element symbols")
+        elements = _symbols(elements)
+    crop_text = args.crop if args.crop is not None else cfg.get("crop")
+    crop = parse_crop(crop_text) if crop_text is not None else None
+    fmt = args.format or cfg.get("format", "h5")
+    fmt = "tiff" if fmt in ("tif", "tiff") else fmt
+    if fmt not in FORMATS:
+        raise UsageError(f"{src or '--format'}: format must be one of {FORMATS}, got {fmt!r}")
+
+    sources, missing = expand_patterns(args.inputs)
+    if not sources and not missing:
+        raise UsageError("no inputs given")
+    stems = unique_stems(sources)
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"{outdir}: exists and is not a folder")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
+    text = params_toml(params, elements=elements, crop=crop, fmt=fmt,
+                       comment=[f"command: fusedem {' '.join(sys.argv[1:])}" if sys.argv[1:] else ""])
+    _check_previous(outdir / PARAMS_FILE, text, args.overwrite)
+    write_text_atomic(outdir / PARAMS_FILE, text)
+    settings = Settings(
+        params=params.to_dict(), outdir=str(outdir), fmt=fmt,
+        elements=tuple(elements) if elements else None, crop=crop,
+        overwrite=args.overwrite, numba_threads=numba_threads,
+    )
+    return Run(settings, params, list(zip(sources, stems)), missing, args.quiet)
+
+
+def _symbols(names: list[str]) -> list[str]:
+    from ..elements import normalize_symbol
+
+    out = []
+    for n in names:
+        try:
+            out.append(normalize_symbol(n.strip()))
+        except (ValueError, KeyError) as exc:
+            raise UsageError(f"--elements: {exc}") from None
+    return out
+
+
+def _body(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+def _check_previous(path: Path, text: str, overwrite: bool) -> None:
+    """Refuse to mix results of different settings in one folder (unless --overwrite)."""
+    if overwrite or not path.exists():
+        return
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    if _body(old) != _body(text):
+        raise UsageError(
+            f"{path.parent}: holds results made with other settings (see {path}); "
+            "choose another output folder or pass --overwrite"
+        )
+
+
+def record(run: Run, out: Outcome, bar=None) -> None:
+    """Keep an outcome; report failures as they happen."""
+    run.outcomes.append(out)
+    if out.status == "failed":
+        line = f"FAILED {out.message}"
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+
+def summarise(run: Run) -> int:
+    """Print the summary; the exit status (0 all fine, 1 some failed)."""
+    counts = Counter(o.status for o in run.outcomes)
+    wall = time.perf_counter() - run.t0
+    outdir = run.settings.outdir
+    line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete), "
+            f"{counts['failed']} failed in {wall:.1f} s; outputs and {PARAMS_FILE} in {outdir}")
+    failed = [o for o in run.outcomes if o.status == "failed"]
+    if failed:
+        print("failed:", file=sys.stderr)
+        for o in failed:
+            print(f"  {o.message}", file=sys.stderr)
+    if not run.quiet or failed:
+        print(line, file=sys.stderr if failed else sys.stdout)
+    if run.settings.crop is not None and not run.quiet:
+        print(f"crop {format_crop(run.settings.crop)} applied")
+    return EXIT_FAILED if failed else EXIT_OK
