@@ -1,0 +1,250 @@
+"""Public API: fuse / iterate behaviour, quality on phantoms and tutorials, bad input."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from importlib import resources
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import fusedem
+from fusedem import FusionParams, fuse, iterate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from phantoms import grain_phantom, measure, psnr  # noqa: E402
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "shared/data/tutorial/published_algorithm_outputs"
+
+
+def _tutorial(name):
+    data = resources.files("fusedem") / "data"
+    if name == "dysco3":
+        with resources.as_file(data / "PTO_Trilayer_dataset.npz") as p:
+            d = np.load(p)
+            return d["HAADF"], {k: d[k] for k in ("Sc", "Dy", "O")}
+    with resources.as_file(data / "Co3O4_Mn3O4.h5") as p, h5py.File(p, "r") as f:
+        return f["HAADF"][()], {k: f[k][()] for k in ("Co", "Mn", "O")}
+
+
+@pytest.fixture(scope="module")
+def small():
+    truth, z = grain_phantom((64, 64))
+    haadf, maps = measure(truth, z, dose=6.0)
+    return truth, haadf, maps
+
+
+# --- quality --------------------------------------------------------------------------
+
+# Asserted PSNR gain of the fused over the raw map, in dB (measured: Dy 26.9, Sc 11.7,
+# O 3.0). Oxygen (Z=8) barely shows in the HAADF, so fusion helps it least.
+PSNR_MARGIN_DB = {"Dy": 10.0, "Sc": 6.0, "O": 1.5}
+
+
+def test_fused_maps_beat_raw_maps_on_phantom():
+    truth, z = grain_phantom((96, 96))
+    haadf, maps = measure(truth, z, dose=8.0)
+    res = fuse(haadf, maps, lambda_chem=0.1, lambda_tv=0.05, eps=0.1, n_iter=60, n_iter_tv=10)
+    gains = {el: psnr(res.maps[el], truth[el]) - psnr(maps[el], truth[el]) for el in truth}
+    assert all(gains[el] >= PSNR_MARGIN_DB[el] for el in truth), gains
+
+
+@pytest.mark.parametrize(
+    "name, file, min_r",
+    [("dysco3", "DyScO3_tutorial_params.npz", 0.9), ("co3o4_mn3o4", "Co3O4_Mn3O4_tutorial_params.npz", 0.9)],
+)
+def test_tutorial_parameters_mean_the_same_as_published(name, file, min_r):
+    if not (PUBLISHED / file).exists():
+        pytest.skip(f"published outputs not present at {PUBLISHED}")
+    haadf, maps = _tutorial(name)
+    res = fuse(haadf, maps, FusionParams.preset(name))
+    pub = np.load(PUBLISHED / file)
+    rs = {el: np.corrcoef(res.maps[el].ravel(), pub[el].ravel())[0, 1] for el in maps}
+    print(name, {k: round(v, 4) for k, v in rs.items()})
+    assert min(rs.values()) >= min_r, rs
+    r_model = np.corrcoef(res.haadf_model.ravel(), pub["haadf_model"].ravel())[0, 1]
+    assert r_model >= 0.95
+
+
+def test_fused_haadf_model_fits_the_haadf(small):
+    _, haadf, maps = small
+    res = fuse(haadf, maps, n_iter=40)
+    assert res.costs["haadf"][-1] < res.costs["haadf"][0]
+    r = np.corrcoef(res.haadf_model.ravel(), haadf.ravel())[0, 1]
+    assert r > 0.95
+
+
+# --- result and generator semantics --------------------------------------------------
+
+def test_result_fields(small):
+    _, haadf, maps = small
+    p = FusionParams(n_iter=7)
+    res = fuse(haadf, maps, p)
+    assert list(res.maps) == ["Dy", "Sc", "O"]  # order kept
+    assert all(m.dtype == np.float32 and m.shape == haadf.shape for m in res.maps.values())
+    assert res.haadf_model.shape == haadf.shape and res.haadf_model.dtype == np.float32
+    assert set(res.costs) == {"haadf", "chem", "tv"}
+    assert all(len(c) == 7 and np.all(np.isfinite(c)) for c in res.costs.values())
+    assert res.elements == {"Dy": 66, "Sc": 21, "O": 8}
+    assert res.params == p and res.iterations == 7 and res.elapsed > 0
+    assert all(m.min() >= 0 for m in res.maps.values())
+    w = res.weights
+    assert w["Dy"] == pytest.approx(66 / np.mean([66, 21, 8]))
+
+
+def test_costs_recorded_each_iteration_match_the_state(small):
+    _, haadf, maps = small
+    states = list(iterate(haadf, maps, n_iter=5, every=1))
+    assert [s.iteration for s in states] == [1, 2, 3, 4, 5]
+    for s in states:
+        assert len(s.costs["tv"]) == s.iteration
+        ref = fuse(haadf, maps, n_iter=s.iteration)
+        np.testing.assert_allclose(s.costs["tv"], ref.costs["tv"], rtol=1e-6)
+        np.testing.assert_allclose(s.maps["Dy"], ref.maps["Dy"], rtol=1e-6)
+
+
+def test_iterate_yields_owned_copies_and_every(small):
+    _, haadf, maps = small
+    states = list(iterate(haadf, maps, n_iter=10, every=3))
+    assert [s.iteration for s in states] == [3, 6, 9, 10]
+    assert states[-1].done
+    a, b = states[0].maps["Sc"], states[1].maps["Sc"]
+    assert not np.shares_memory(a, b)
+    assert not np.array_equal(a, b)  # the first state was not overwritten later
+
+
+def test_min_interval_withholds_maps_but_not_the_last(small):
+    _, haadf, maps = small
+    states = list(iterate(haadf, maps, n_iter=20, every=1, min_interval=3600))
+    with_maps = [s.iteration for s in states if s.maps is not None]
+    assert with_maps == [1, 20]
+    assert all(len(s.costs["haadf"]) == s.iteration for s in states)
+
+
+def test_closing_the_generator_stops_the_work(small):
+    _, haadf, maps = small
+    gen = iterate(haadf, maps, n_iter=1000)
+    first = next(gen)
+    gen.close()
+    assert first.iteration == 1
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_inputs_are_not_modified_and_any_real_dtype(small):
+    _, haadf, maps = small
+    h16 = (haadf / haadf.max() * 60000).astype(np.uint16)
+    m8 = {k: v.astype(np.uint8) for k, v in maps.items()}
+    copies = {k: v.copy() for k, v in m8.items()}
+    h_copy = h16.copy()
+    res = fuse(h16, m8, n_iter=3, background_threshold=0.3)
+    assert np.array_equal(h16, h_copy)
+    assert all(np.array_equal(m8[k], copies[k]) for k in m8)
+    assert res.maps["Dy"].dtype == np.float32
+    res_f = fuse(haadf.astype(np.float32), {k: v.astype(np.float64) for k, v in maps.items()}, n_iter=3)
+    assert res_f.maps["Sc"].shape == haadf.shape
+
+
+def test_overrides_and_presets():
+    p = FusionParams.preset("co3o4_mn3o4", n_iter=5)
+    assert (p.lambda_chem, p.lambda_tv, p.eps, p.n_iter_tv, p.background_threshold) == (
+        0.006, 0.022, 0.01, 6, 0.2)
+    assert p.n_iter == 5
+    assert FusionParams.preset("DyScO3") == FusionParams.preset("dysco3")
+    assert FusionParams.from_dict(p.to_dict()) == p
+    with pytest.raises(ValueError, match="unknown preset"):
+        FusionParams.preset("nope")
+    with pytest.raises(ValueError, match="unknown fusion parameter"):
+        FusionParams().replace(lambda_foo=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.n_iter = 3
+
+
+@pytest.mark.parametrize("solver", ["fgp", "gp"])
+@pytest.mark.parametrize("weighting", ["none", "z", "z_gamma", "z_sum", "z_gamma_sum"])
+def test_all_options_run(small, solver, weighting):
+    _, haadf, maps = small
+    res = fuse(haadf, maps, n_iter=3, tv_solver=solver, weighting=weighting, lambda_haadf=0.5)
+    assert all(np.isfinite(m).all() for m in res.maps.values())
+
+
+def test_warm_start_option_runs(small):
+    _, haadf, maps = small
+    cold = fuse(haadf, maps, n_iter=10)
+    warm = fuse(haadf, maps, n_iter=10, warm_start_tv=True)
+    # warm start keeps the dual variables, so its TV steps are stronger
+    assert warm.costs["tv"][-1] < cold.costs["tv"][-1]
+
+
+# --- bad input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(lambda_chem=-1), "lambda_chem must be >= 0"),
+        (dict(lambda_tv=float("nan")), "lambda_tv must be a finite number"),
+        (dict(n_iter=0), "n_iter must be an integer >= 1"),
+        (dict(n_iter_tv=2.5), "n_iter_tv must be an integer"),
+        (dict(gamma=5), "gamma must lie in"),
+        (dict(eps=0), "eps must be > 0"),
+        (dict(weighting="zz"), "weighting must be one of"),
+        (dict(tv_solver="cg"), "tv_solver must be one of"),
+        (dict(lambda_haadf=-0.1), "lambda_haadf must be > 0"),
+        (dict(background_threshold=1.5), "background_threshold"),
+    ],
+)
+def test_invalid_parameters(kw, match):
+    with pytest.raises(ValueError, match=match):
+        FusionParams(**kw)
+
+
+def _inputs(shape=(16, 16)):
+    rng = np.random.default_rng(0)
+    return rng.random(shape), {"Sc": rng.random(shape), "O": rng.random(shape)}
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda h, m: (h, {**m, "O": np.eye(16, 17)}), r"shape mismatch: map 'O' has shape \(16, 17\)"),
+        (lambda h, m: (h[:10], m), "shape mismatch"),
+        (lambda h, m: (h, {**m, "Sc": np.where(m["Sc"] > 0.5, np.nan, 1.0)}), "map 'Sc': contains .* NaN or infinite"),
+        (lambda h, m: (np.full_like(h, np.inf), m), "HAADF: contains 256 NaN or infinite"),
+        (lambda h, m: (h, {**m, "O": np.zeros_like(h)}), "map 'O': the image is all zero"),
+        (lambda h, m: (np.full_like(h, 3.0), m), r"HAADF: the image is constant \(3\)"),
+        (lambda h, m: (h.ravel(), m), "HAADF: expected a 2-D image"),
+        (lambda h, m: (h, {"Sc": m["Sc"].ravel()}), "map 'Sc': expected a 2-D image"),
+        (lambda h, m: (h, {}), "maps is empty"),
+        (lambda h, m: (h, {"Xx": m["Sc"]}), "unknown element 'Xx'"),
+        (lambda h, m: (h, {"Sc": m["Sc"], "sc": m["O"]}), "element Sc is given twice"),
+        (lambda h, m: (h[:4, :4], {"Sc": m["Sc"][:4, :4]}), "too small"),
+        (lambda h, m: (h, {"Sc": np.array([["a"] * 16] * 16)}), "expected a numeric array"),
+        (lambda h, m: (h, [m["Sc"]]), "maps must be a mapping"),
+    ],
+)
+def test_bad_input_gives_clear_value_error(mutate, match):
+    haadf, maps = mutate(*_inputs())
+    with pytest.raises(ValueError, match=match):
+        fuse(haadf, maps, n_iter=2)
+    with pytest.raises(ValueError, match=match):
+        iterate(haadf, maps)  # validated eagerly, before the first next()
+
+
+def test_element_table():
+    assert fusedem.atomic_number("U") == 92 and fusedem.atomic_number("h") == 1
+    assert fusedem.normalize_symbol("Co-EELS") == "Co"
+    assert len(fusedem.ATOMIC_NUMBERS) == 92
+    with pytest.raises(ValueError, match="unknown element 'Np'"):
+        fusedem.atomic_number("Np")
+
+
+def test_core_import_does_not_pull_napari_or_qt():
+    import subprocess
+
+    code = ("import sys, fusedem, fusedem.io, fusedem.spectra; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('napari', 'qtpy', 'PyQt5', 'magicgui')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

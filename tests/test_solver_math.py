@@ -1,0 +1,123 @@
+"""The maths: gradients, kernels against the NumPy reference, the TV step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusedem import kernels, objective
+
+RNG = np.random.default_rng(42)
+F = np.float32
+
+
+def _problem(n=3, shape=(24, 20), seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.2, 1.0, (n,) + shape)
+    b = rng.uniform(0.0, 1.0, (n,) + shape)
+    bh = rng.uniform(0.0, 1.0, shape)
+    w = np.array([0.66, 2.08, 0.25][:n])
+    return x, b, bh, w
+
+
+def _fd_check(f, grad, x, n_probe=25, h=1e-6):
+    g = grad(x)
+    rng = np.random.default_rng(0)
+    for _ in range(n_probe):
+        idx = tuple(rng.integers(0, s) for s in x.shape)
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        fd = (f(xp) - f(xm)) / (2 * h)
+        assert fd == pytest.approx(g[idx], rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1.4, 1.6, 2.0])
+def test_grad_psi1_matches_finite_differences(gamma):
+    x, _, bh, w = _problem()
+    _fd_check(lambda v: objective.psi1(v, bh, w, gamma),
+              lambda v: objective.grad_psi1(v, bh, w, gamma), x)
+
+
+@pytest.mark.parametrize("eps", [0.01, 0.24])
+def test_grad_psi2_matches_finite_differences(eps):
+    x, b, _, _ = _problem()
+    _fd_check(lambda v: objective.psi2(v, b, eps), lambda v: objective.grad_psi2(v, b, eps), x)
+
+
+def test_gradient_kernel_matches_reference_step_and_costs():
+    x, b, bh, w = _problem(shape=(33, 41))
+    x[0, :3, :3] = 0.0  # zeros are allowed (x^(gamma-1) = 0 there)
+    gamma, lam_h, lam_chem, eps = 1.6, 1 / 3, 0.08, 0.24
+    y = np.empty(x.shape, F)
+    c = kernels.gradient_step(x.astype(F), b.astype(F), bh.astype(F), w.astype(F),
+                              F(gamma), F(lam_h), F(lam_chem), F(eps), y, True)
+    step = lam_h * objective.grad_psi1(x, bh, w, gamma) + lam_chem * objective.grad_psi2(x, b, eps)
+    np.testing.assert_allclose(y, np.maximum(x - step, 0), rtol=1e-4, atol=1e-5)
+    assert c[0] == pytest.approx(objective.psi1(x, bh, w, gamma), rel=1e-4)
+    assert c[1] == pytest.approx(objective.psi2(x, b, eps), rel=1e-4)
+    assert c[2] == pytest.approx(sum(objective.tv(xi) for xi in x), rel=1e-4)
+
+
+def _prox(y, lam, n_inner, momentum=True):
+    y32 = np.ascontiguousarray(y, F)[None]
+    work = [np.zeros_like(y32) for _ in range(4)]
+    out = np.empty_like(y32)
+    kernels.tv_prox(y32, lam, n_inner, *work, out, momentum=momentum, block=8)
+    return out[0].astype(np.float64)
+
+
+def _noisy_image(shape=(48, 40), seed=5):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    clean = ((xx - 20) ** 2 + (yy - 24) ** 2 < 150).astype(float) + 0.3 * (xx > 30)
+    return clean + 0.3 * rng.standard_normal(shape)
+
+
+def test_tv_step_reaches_optimum_of_constrained_tv_denoising():
+    y = _noisy_image()
+    lam = 0.2
+    ref = _prox(y, lam, 3000)
+    f_ref = objective.tv_prox_objective(ref, y, lam)
+    assert ref.min() >= 0  # the non-negativity constraint holds
+    # perturbations within the feasible set never decrease the objective (optimality)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        d = 1e-3 * rng.standard_normal(y.shape)
+        assert objective.tv_prox_objective(np.maximum(ref + d, 0), y, lam) >= f_ref - 1e-6
+    # FGP's objective decreases towards the optimum as inner iterations grow
+    gaps = [objective.tv_prox_objective(_prox(y, lam, k), y, lam) - f_ref for k in (5, 50, 500)]
+    assert gaps[0] > gaps[1] > gaps[2] >= -1e-4
+    assert gaps[2] < 1e-3 * f_ref
+
+
+def test_fgp_needs_several_times_fewer_iterations_than_gp():
+    y = _noisy_image()
+    lam = 0.2
+    f_ref = objective.tv_prox_objective(_prox(y, lam, 3000), y, lam)
+    tol = 1e-4 * f_ref  # a relative accuracy of 1e-4 in the objective
+
+    def iterations_to_tol(momentum):
+        for k in range(1, 2001):
+            if objective.tv_prox_objective(_prox(y, lam, k, momentum), y, lam) - f_ref < tol:
+                return k
+        return 2001
+
+    k_fgp, k_gp = iterations_to_tol(True), iterations_to_tol(False)
+    assert k_gp >= 3 * k_fgp, (k_fgp, k_gp)
+
+
+def test_tv_step_with_zero_weight_is_projection():
+    y = np.linspace(-1, 1, 64 * 16).reshape(64, 16)
+    np.testing.assert_allclose(_prox(y, 0.0, 3), np.maximum(y, 0), atol=1e-7)
+
+
+@pytest.mark.parametrize("block", [1, 3, 8, 64])
+def test_tv_block_split_does_not_change_result(block):
+    y = np.ascontiguousarray(_noisy_image((37, 29))[None].repeat(2, 0), F)
+    outs = []
+    for blk in (block, 1000):
+        work = [np.zeros_like(y) for _ in range(4)]
+        out = np.empty_like(y)
+        kernels.tv_prox(y, 0.15, 7, *work, out, block=blk)
+        outs.append(out)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)
