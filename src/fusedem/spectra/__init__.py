@@ -1,0 +1,34 @@
+"""From EDS spectrum images to elemental maps (no napari/Qt imports).
+
+>>> from fusedem.spectra import EnergyAxis, extract_maps
+>>> res = extract_maps(si, EnergyAxis(offset=-0.475, scale=0.01, units="keV"),
+...                    ["Cu", "O", "Pd", "Ti"], beam_energy_kv=200)
+>>> res.maps["Cu"].shape, res.lines["Pd"].label        # ((64, 64), 'Pd_La')
+"""
+from .axis import EnergyAxis
+from .extract import ExtractedMaps, as_spectrum_cube, bin_spatial, extract_maps, sum_spectrum
+from .lines import (
+    DEFAULT_RESOLUTION_EV,
+    LineWindows,
+    choose_line,
+    fwhm_kev,
+    line_energies,
+    plan_lines,
+)
+from .meta import eds_settings
+
+__all__ = [
+    "DEFAULT_RESOLUTION_EV",
+    "EnergyAxis",
+    "ExtractedMaps",
+    "LineWindows",
+    "as_spectrum_cube",
+    "bin_spatial",
+    "choose_line",
+    "eds_settings",
+    "extract_maps",
+    "fwhm_kev",
+    "line_energies",
+    "plan_lines",
+    "sum_spectrum",
+]
