@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ._config import UsageError
 from ._progress import progress
@@ -25,7 +26,7 @@ def run_fuse(args: argparse.Namespace) -> int:
         jobs += ex.jobs
     with progress(total=len(jobs), desc="fusing", unit="dataset", quiet=run.quiet) as bar:
         for job in jobs:
-            bar.set_postfix_str(job.label[-40:], refresh=True)
+            bar.set_postfix_str(Path(job.source).name, refresh=True)
             out = run_job(job, run.settings)
             record(run, out, bar)
             bar.update(1)

@@ -58,10 +58,7 @@ def run_info(args: argparse.Namespace) -> int:
         if args.json:
             reports.append(d)
             continue
-        if reports or status != EXIT_OK or path != args.files[0]:
-            print()
-        reports.append(d)
-        print(f"{d['source']}")
+        print(f"{'' if path == args.files[0] else chr(10)}{d['source']}")
         print(f"  HAADF:    {d['haadf'] or '(none)'}")
         print(f"  elements: {', '.join(d['elements']) or '(none)'}")
         if ds.haadf is not None:

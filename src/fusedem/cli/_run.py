@@ -128,6 +128,8 @@ def _check_previous(path: Path, text: str, overwrite: bool) -> None:
     """Refuse to mix results of different settings in one folder (unless --overwrite)."""
     if overwrite or not path.exists():
         return
+    if not any(path.parent.glob("*_fused.*")):  # no results yet: nothing to protect
+        return
     try:
         old = path.read_text(encoding="utf-8")
     except OSError:
