@@ -1,0 +1,26 @@
+"""Sample data: the two tutorial datasets shipped in ``fusedem/data``."""
+from __future__ import annotations
+
+from importlib.resources import as_file, files
+from typing import Any
+
+from ..io import load
+from .layers import dataset_to_layer_data
+
+
+def _sample(filename: str, label: str) -> list[tuple[Any, dict, str]]:
+    with as_file(files("fusedem") / "data" / filename) as path:
+        ds = load(path)
+    for ly in ds.layers:
+        ly.metadata["source"] = f"fusedem sample data: {label} ({filename})"
+    return dataset_to_layer_data(ds)
+
+
+def dysco3() -> list[tuple[Any, dict, str]]:
+    """DyScO3, atomic-resolution X-EDS: HAADF + Sc, Dy, O maps (256 x 256, no pixel size)."""
+    return _sample("PTO_Trilayer_dataset.npz", "DyScO3 (X-EDS, atomic resolution)")
+
+
+def co3o4_mn3o4() -> list[tuple[Any, dict, str]]:
+    """Co3O4-Mn3O4 core-shell nanoparticles, EELS: HAADF + Co, Mn, O maps (400 x 400)."""
+    return _sample("Co3O4_Mn3O4.h5", "Co3O4-Mn3O4 nanoparticles (EELS)")
