@@ -23,11 +23,16 @@ def _fmeta(meta: dict[str, Any]) -> dict[str, Any]:
     return (meta.get("metadata") or {}).get("fusedem") or {}
 
 
+def _is_fused(meta: dict[str, Any]) -> bool:
+    role = _fmeta(meta).get("role")
+    return role == "fused" or (role is None and str(meta.get("name", "")).startswith("fused "))
+
+
 def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]:
     """Write the fused layers among ``layer_data`` to ``path``; returns [path] or [] on failure."""
     from napari.utils.notifications import show_error, show_info
 
-    fused = [(d, m) for d, m, t in layer_data if t == "image" and _fmeta(m).get("role") == "fused"]
+    fused = [(d, m) for d, m, t in layer_data if t == "image" and _is_fused(m)]
     model = next((d for d, m, t in layer_data if _fmeta(m).get("role") == "haadf_model"), None)
     if not fused:
         show_error(f"fusedem: nothing saved to {path}: select the fused element layers "
