@@ -1,0 +1,270 @@
+"""fusedem.io without napari: bundles, instrument files, bad input, saving results."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from fusedem import FusionParams, FusionResult
+from fusedem.io import ReadError, classify_name, load, load_result, save_result, sniff
+
+DATA = Path(__file__).resolve().parents[1] / "src" / "fusedem" / "data"
+VENDOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "vendor"
+needs_vendor = pytest.mark.skipif(not VENDOR.is_dir(), reason=f"vendor test files not present ({VENDOR})")
+
+
+def _maps(shape=(12, 10), seed=0):
+    rng = np.random.default_rng(seed)
+    return {"HAADF": rng.random(shape) * 1e4, "Dy": rng.random(shape), "O": rng.random(shape)}
+
+
+def _result(shape=(12, 10)) -> FusionResult:
+    rng = np.random.default_rng(1)
+    return FusionResult(
+        maps={"Dy": rng.random(shape, dtype=np.float32), "O": rng.random(shape, dtype=np.float32)},
+        haadf_model=rng.random(shape, dtype=np.float32),
+        costs={k: np.linspace(1, 0.1, 5) for k in ("haadf", "chem", "tv")},
+        params=FusionParams(lambda_chem=0.05), elements={"Dy": 66, "O": 8},
+        weights={"Dy": 1.78, "O": 0.22}, elapsed=0.5, iterations=5,
+        input_ranges={"HAADF": (0.0, 1e4), "Dy": (0.0, 1.0), "O": (0.0, 1.0)})
+
+
+# --- naming ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, expected", [
+    ("HAADF", ("haadf", None)), ("adf", ("haadf", None)), ("DF", ("haadf", None)), ("DF-S", ("haadf", None)),
+    ("Dy", ("element", "Dy")), ("co-EELS", ("element", "Co")), ("O_K", ("element", "O")),
+    ("BF", ("image", None)), ("arr_0", None), ("data", None), ("notes", None)])
+def test_classify_name(name, expected):
+    assert classify_name(name) == expected
+
+
+# --- bundles --------------------------------------------------------------------------------
+def test_npz_bundle_with_calibration(tmp_path):
+    maps = _maps()
+    p = tmp_path / "scan.npz"
+    np.savez(p, **maps, scale=np.array([5.0, 5.0]), units=np.array("Å"))
+    assert sniff(p) == "maps"
+    ds = load(p)
+    assert [ly.name for ly in ds.layers] == ["HAADF", "Dy", "O"]
+    assert ds.haadf.role == "haadf" and list(ds.element_maps) == ["Dy", "O"]
+    np.testing.assert_array_equal(ds.element_maps["Dy"].data, maps["Dy"])
+    assert ds.haadf.scale == pytest.approx((0.5, 0.5)) and ds.haadf.units == ("nm", "nm")
+
+
+def test_h5_bundle_case_insensitive_and_attrs(tmp_path):
+    p = tmp_path / "scan.h5"
+    with h5py.File(p, "w") as f:
+        for k, v in _maps().items():
+            f[k.lower() if k == "HAADF" else k] = v.astype(np.float32)
+        f.attrs["pixel_size"] = 0.2
+        f.attrs["units"] = "µm"
+    ds = load(p)
+    assert ds.haadf is not None and ds.haadf.metadata["original_name"] == "haadf"
+    assert set(ds.element_maps) == {"Dy", "O"}
+    assert ds.element_maps["O"].scale == pytest.approx((200.0, 200.0))
+
+
+def test_tiff_folder_list_and_single(tmp_path):
+    maps = _maps()
+    for k, v in maps.items():
+        tifffile.imwrite(tmp_path / f"{k}.tif", v.astype(np.float32))
+    tifffile.imwrite(tmp_path / "overview.tif", np.zeros((3, 3), np.uint8))  # ignored
+    assert sniff(tmp_path) == "maps"
+    ds = load(tmp_path)
+    assert sorted(ly.name for ly in ds.layers) == ["Dy", "HAADF", "O"]
+    np.testing.assert_allclose(ds.element_maps["Dy"].data, maps["Dy"], rtol=1e-6)
+    files = [tmp_path / "HAADF.tif", tmp_path / "O.tif"]
+    assert sniff(files) == "maps"
+    assert [ly.name for ly in load(files).layers] == ["HAADF", "O"]
+    single = load(tmp_path / "Dy.tif")
+    assert [(ly.name, ly.role) for ly in single.layers] == [("Dy", "element")]
+    assert sniff(tmp_path / "overview.tif") is None
+
+
+def test_foreign_bundles_not_claimed(tmp_path):
+    np.savez(tmp_path / "other.npz", x=np.zeros(3), data=np.ones((4, 4)))
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["images"] = np.zeros((4, 4))
+    (tmp_path / "empty").mkdir()
+    for p in ("other.npz", "other.h5", "empty", "missing.npz", "notes.txt"):
+        assert sniff(tmp_path / p) is None, p
+    assert sniff([]) is None
+
+
+@pytest.mark.parametrize("name, elements, shape", [
+    ("PTO_Trilayer_dataset.npz", ["Sc", "Dy", "O"], (256, 256)),
+    ("Co3O4_Mn3O4.h5", ["Co", "Mn", "O"], (400, 400))])
+def test_tutorial_data(name, elements, shape):
+    ds = load(DATA / name)
+    assert ds.haadf is not None and ds.haadf.data.shape == shape
+    assert list(ds.element_maps) == elements
+    assert all(ly.units == ("pixel", "pixel") for ly in ds.layers)
+
+
+# --- instrument files -----------------------------------------------------------------------
+@needs_vendor
+def test_velox_maps_and_spectrum_image():
+    ds = load(VENDOR / "velox_SI_16x16_maps_C_Ca_O_Cu.emd")
+    assert list(ds.element_maps) == ["C", "Ca", "O", "Cu"] and ds.haadf.name == "HAADF"
+    for ly in [ds.haadf, *ds.element_maps.values()]:
+        assert ly.scale == pytest.approx((3.5992, 3.5992), rel=1e-4) and ly.units == ("nm", "nm")
+        assert ly.translate == (0.0, 0.0)  # one scan, one origin
+    (si,) = ds.spectrum_images
+    assert si.data.shape == (4096, 16, 16) and si.units == ("keV", "nm", "nm")
+    assert si.energy_axis == {"name": "X-ray energy", "offset": -0.25, "scale": 0.01, "units": "keV",
+                              "size": 4096, "axis": 0}
+    assert si.metadata["signal_type"] == "EDS_TEM"
+
+
+@needs_vendor
+def test_velox_eels_and_eds_maps_disambiguated():
+    ds = load(VENDOR / "velox_EELS_EDS_16x20.emd")
+    names = [ly.name for ly in ds.layers if ly.role == "element"]
+    assert names == ["Fe-EELS", "Co-EELS", "O-EELS", "Co", "O", "Fe"]
+    assert ds.haadf.name == "DF-S"
+    eels = next(ly for ly in ds.layers if ly.name == "Fe-EELS")
+    assert eels.units == ("nm", "nm") and eels.metadata["modality"] == "EELS"
+    assert len({ly.name for ly in ds.spectrum_images}) == len(ds.spectrum_images) == 4
+
+
+@needs_vendor
+def test_bruker_and_gatan():
+    ds = load(VENDOR / "bruker_TEM_HAADF_EDS_64x64.bcf")
+    assert ds.haadf.scale == pytest.approx((0.771, 0.771), rel=1e-3)
+    (si,) = ds.spectrum_images
+    assert si.data.shape == (2048, 64, 64)
+    assert si.metadata["elements"] == ["Cu", "O", "Pd", "Ti"] and si.metadata["beam_energy_keV"] == 200
+    lazy = load(VENDOR / "bruker_TEM_HAADF_EDS_64x64.bcf", lazy=True)
+    assert hasattr(lazy.spectrum_images[0].data, "compute")
+    dm4 = load(VENDOR / "gatan_EELS_SI_2x2.dm4").spectrum_images[0]
+    assert dm4.data.shape == (2048, 2, 2) and dm4.energy_axis["units"] == "eV"
+    dm3 = load(VENDOR / "gatan_STEM_image_68x68.dm3").layers[0]
+    assert dm3.role == "image" and dm3.scale == pytest.approx((0.2485, 0.2485), rel=1e-3)
+
+
+# --- bad input ------------------------------------------------------------------------------
+def _write_npz(p, **arrays):
+    np.savez(p, **arrays)
+    return p
+
+
+def test_truncated_and_corrupt_files(tmp_path):
+    good = _write_npz(tmp_path / "good.npz", **_maps((64, 64)))
+    raw = good.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
+    corrupt = bytearray(raw)
+    corrupt[200:3000] = os.urandom(2800)
+    (tmp_path / "corrupt.npz").write_bytes(bytes(corrupt))
+    with h5py.File(tmp_path / "good.h5", "w") as f:
+        for k, v in _maps((64, 64)).items():
+            f[k] = v
+    h5raw = (tmp_path / "good.h5").read_bytes()
+    (tmp_path / "trunc.h5").write_bytes(h5raw[: len(h5raw) // 3])
+    (tmp_path / "garbage.emd").write_bytes(os.urandom(5000))
+    (tmp_path / "garbage.bcf").write_bytes(b"not a bruker file" * 100)
+    for name in ("trunc.npz", "corrupt.npz", "trunc.h5", "garbage.emd", "garbage.bcf"):
+        p = tmp_path / name
+        assert sniff(p) is not None, name  # claimed, so that the read reports the damage
+        with pytest.raises(ReadError, match=str(p).replace(".", r"\.")):
+            load(p)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"HAADF": np.ones((8, 8))}, "no elemental maps"),
+    ({"HAADF": np.ones((8, 8)), "Dy": np.ones((8, 9))}, "different shapes"),
+    ({"HAADF": np.ones((8, 8)), "Dy": np.array(["a", "b"])}, "not numeric"),
+    ({"HAADF": np.ones((8, 8)), "Dy": np.array([{"a": 1}, None], dtype=object)}, "non-numeric"),
+    ({"HAADF": np.ones((8, 8)), "Dy": np.ones((2, 8, 8))}, "2-D map")])
+def test_bad_bundles(tmp_path, arrays, message):
+    p = tmp_path / "bad.npz"
+    np.savez(p, **arrays)
+    assert sniff(p) == "maps"
+    with pytest.raises(ReadError, match=message) as info:
+        load(p)
+    assert str(p) in str(info.value) and isinstance(info.value, ValueError)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ReadError, match="no such file"):
+        load(tmp_path / "nope.npz")
+
+
+# --- saving results -------------------------------------------------------------------------
+def test_save_result_h5_round_trip(tmp_path):
+    res = _result()
+    out = tmp_path / "res.h5"
+    written = save_result(out, res, inputs=["HAADF", "Dy", "O"], sources=["scan.npz"],
+                          scale=(0.5, 0.5), units="nm")
+    assert written == [out]
+    back = load_result(out)
+    for k, v in res.maps.items():
+        np.testing.assert_array_equal(back.maps[k], v)
+    np.testing.assert_array_equal(back.haadf_model, res.haadf_model)
+    np.testing.assert_allclose(back.costs["tv"], res.costs["tv"])
+    assert FusionParams.from_dict(back.params) == res.params
+    md = back.metadata
+    assert md["input_names"] == ["HAADF", "Dy", "O"] and md["sources"] == ["scan.npz"]
+    assert md["elements"] == {"Dy": 66, "O": 8} and md["iterations"] == 5
+    assert md["units"] == ["nm", "nm"] and md["scale"] == [0.5, 0.5] and md["fusedem_version"]
+    ds = load(out)  # a result opens as layers too
+    assert [(ly.name, ly.role) for ly in ds.layers] == [
+        ("Dy (fused)", "fused"), ("O (fused)", "fused"), ("HAADF model", "haadf_model")]
+
+
+def test_save_result_tiff_round_trip(tmp_path):
+    res = _result()
+    out = tmp_path / "res.tif"
+    save_result(out, res, scale=(0.25, 0.25), units="nm")
+    with tifffile.TiffFile(out) as tf:
+        assert tf.is_imagej and tf.imagej_metadata["Labels"] == ["Dy", "O", "HAADF_model"]
+        stack = tf.asarray()
+    assert stack.shape == (3, 12, 10) and stack.dtype == np.float32
+    ds = load(out)
+    assert [ly.name for ly in ds.layers] == ["Dy (fused)", "O (fused)", "HAADF_model"]
+    assert ds.layers[0].scale == pytest.approx((0.25, 0.25)) and ds.layers[0].units == ("nm", "nm")
+    np.testing.assert_array_equal(ds.layers[1].data, res.maps["O"])
+
+
+def test_save_refuses_overwrite_and_is_atomic(tmp_path, monkeypatch):
+    res = _result()
+    out = tmp_path / "res.h5"
+    out.write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        save_result(out, res)
+    assert out.read_bytes() == b"precious"
+    save_result(out, res, overwrite=True)
+    assert load_result(out).maps.keys() == res.maps.keys()
+    # a failure in the middle of writing leaves neither a result nor a temporary file
+    import fusedem.io._results as results
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results.np, "asarray", boom)
+    with pytest.raises(OSError, match="disk full"):
+        results.save_maps(tmp_path / "half.h5", {"Dy": np.ones((4, 4), np.float32)},
+                          haadf_model=np.ones((4, 4)))
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["res.h5"]
+
+
+def test_load_result_rejects_plain_bundle(tmp_path):
+    p = tmp_path / "maps.h5"
+    with h5py.File(p, "w") as f:
+        f["Dy"] = np.ones((4, 4))
+    with pytest.raises(ReadError, match="not a fusedem result"):
+        load_result(p)
+
+
+def test_io_imports_no_gui():
+    import subprocess
+    import sys
+
+    code = ("import sys, fusedem.io, fusedem.napari; "
+            "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'magicgui') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
