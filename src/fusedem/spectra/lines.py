@@ -84,7 +84,10 @@ class LineWindows:
 
     ``background`` holds the (lo, hi) of the left and right windows, None for a
     side that falls outside the energy axis. ``overlaps`` lists the other
-    chosen elements whose integration windows intersect this one.
+    chosen elements whose integration windows intersect this one;
+    ``shared_background`` the neighbours whose lines lie between this line's
+    background windows, so the group shares its outermost windows (as exspy's
+    ``estimate_background_windows`` does).
     """
 
     element: str
@@ -95,6 +98,7 @@ class LineWindows:
     integration: Window
     background: tuple[Window | None, Window | None]
     overlaps: tuple[str, ...] = field(default=())
+    shared_background: tuple[str, ...] = field(default=())
 
     @property
     def label(self) -> str:
@@ -108,6 +112,7 @@ class LineWindows:
             "integration_kev": list(self.integration),
             "background_kev": [None if w is None else list(w) for w in self.background],
             "overlaps": list(self.overlaps),
+            "shared_background": list(self.shared_background),
         }
 
 
@@ -191,7 +196,7 @@ def plan_lines(
         fw = fwhm_kev(energy, resolution_ev)
         integ, bg = _windows(energy, fw, axis, resolution_ev)
         plan[sym] = LineWindows(sym, atomic_number(sym), fam, energy, fw, integ, bg)
-    return _mark_overlaps(plan)
+    return _share_backgrounds(_mark_overlaps(plan))
 
 
 def _mark_overlaps(plan: dict[str, LineWindows]) -> dict[str, LineWindows]:
@@ -201,4 +206,35 @@ def _mark_overlaps(plan: dict[str, LineWindows]) -> dict[str, LineWindows]:
         others = tuple(o for o, ow in plan.items()
                        if o != sym and ow.integration[0] < a1 and a0 < ow.integration[1])
         out[sym] = replace(lw, overlaps=others)
+    return out
+
+
+def _outer(lw: LineWindows, side: int) -> float:
+    """Where the background window on ``side`` (0 left, 1 right) starts, keV."""
+    gap = BACKGROUND_GAP_FWHM * lw.fwhm_kev
+    return lw.energy_kev - gap if side == 0 else lw.energy_kev + gap
+
+
+def _share_backgrounds(plan: dict[str, LineWindows]) -> dict[str, LineWindows]:
+    """Neighbouring lines whose background windows cross share the outermost ones.
+
+    Otherwise a background window could sit on the neighbour's peak (Al Kα next
+    to Si Kα) and over-estimate the background.
+    """
+    order = sorted(plan, key=lambda s: plan[s].energy_kev)
+    groups: list[list[str]] = []
+    for sym in order:
+        if groups and _outer(plan[groups[-1][-1]], 1) > _outer(plan[sym], 0) - (
+                BACKGROUND_WIDTH_FWHM * plan[sym].fwhm_kev):
+            groups[-1].append(sym)
+        else:
+            groups.append([sym])
+    out = dict(plan)
+    for g in groups:
+        if len(g) < 2:
+            continue
+        bg = (plan[g[0]].background[0], plan[g[-1]].background[1])
+        for sym in g:
+            out[sym] = replace(plan[sym], background=bg,
+                               shared_background=tuple(o for o in g if o != sym))
     return out
