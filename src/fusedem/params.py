@@ -39,10 +39,10 @@ class FusionParams:
     tv_solver: Literal["fgp", "gp"] = "fgp"
     #: Zero normalised map values below this threshold (None: keep all).
     background_threshold: float | None = None
-    #: Keep the TV dual variables between outer iterations. Off by default: it
-    #: makes each TV step much stronger than the published algorithm's, so
-    #: tuned lambda_tv values would no longer carry over (see docs/warm-start.md).
-    warm_start_tv: bool = False
+    #: Keep the TV dual variables between outer iterations: better maps for the
+    #: same time (docs/warm-start.md). The published algorithm restarts them, so
+    #: its tuned lambda_tv values mean the same here only with False (as in the presets).
+    warm_start_tv: bool = True
 
     def __post_init__(self) -> None:
         errors = []
@@ -113,13 +113,15 @@ class FusionParams:
         return cls().replace(**dict(d))
 
 
+# The tutorial presets restart the TV duals each outer iteration, as the published
+# algorithm does, so that the tutorials' tuned weights mean the same thing here.
 PRESETS: dict[str, FusionParams] = {
     "dysco3": FusionParams(
         lambda_chem=0.08, lambda_tv=0.15, gamma=1.6, eps=0.24, n_iter=30, n_iter_tv=3,
-        weighting="z", background_threshold=None,
+        weighting="z", background_threshold=None, warm_start_tv=False,
     ),
     "co3o4_mn3o4": FusionParams(
         lambda_chem=0.006, lambda_tv=0.022, gamma=1.6, eps=0.01, n_iter=30, n_iter_tv=6,
-        weighting="z", background_threshold=0.2,
+        weighting="z", background_threshold=0.2, warm_start_tv=False,
     ),
 }
