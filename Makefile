@@ -7,10 +7,7 @@ STAMP := $(VENV)/.fusedem-installed
 .PHONY: demo test venv sysdeps bench clean
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[testing]"
+	bash tools/make_venv.sh $(PYTHON)
 	touch $(STAMP)
 
 venv: $(STAMP)
