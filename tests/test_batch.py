@@ -110,7 +110,7 @@ def test_batch_usage_errors(tmp_path, inputs):
     proc = fusedem_cli("batch", tmp_path / "none*.h5", "-o", tmp_path / "o", "--workers", 0)
     assert proc.returncode == 2 and "--workers" in proc.stderr
     bad = fusedem_cli("batch", inputs / "good0.npz", "-o", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:9",
-                      "-q", timeout=120)
+                      "--connect-timeout", 2, "-q", timeout=120)
     assert bad.returncode == 2 and "cannot connect" in bad.stderr
     assert "Traceback" not in bad.stderr
 

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("Dask")
     g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="use an existing dask.distributed scheduler (inputs and OUTDIR must be on a shared disk)")
+    g.add_argument("--connect-timeout", type=float, default=20.0, metavar="S",
+                   help="seconds to wait for --scheduler (default 20)")
     g.add_argument("--workers", type=int, metavar="N",
                    help="worker processes of the local cluster (default: one per core)")
     g.add_argument("--numba-threads", type=int, metavar="N",

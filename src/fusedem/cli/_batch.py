@@ -30,7 +30,7 @@ def machine_cores() -> int:
 
 @contextlib.contextmanager
 def open_client(scheduler: str | None, workers: int | None, dashboard: str | None,
-                quiet: bool) -> Iterator[object]:
+                quiet: bool, timeout: float = 20.0) -> Iterator[object]:
     """A Client on an existing scheduler, or on a LocalCluster of worker processes."""
     try:
         from dask.distributed import Client, LocalCluster
@@ -38,7 +38,7 @@ def open_client(scheduler: str | None, workers: int | None, dashboard: str | Non
         raise UsageError("batch needs dask.distributed: pip install 'fusedem[cli]'") from None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
         with client:
@@ -68,7 +68,8 @@ def run_batch(args: argparse.Namespace) -> int:
         record(run, out)
     if not run.inputs:
         return summarise(run)
-    with open_client(args.scheduler, args.workers, args.dashboard, run.quiet) as client:
+    with open_client(args.scheduler, args.workers, args.dashboard, run.quiet,
+                     args.connect_timeout) as client:
         _submit_all(client, run)
     return summarise(run)
 

@@ -55,7 +55,8 @@ class Outcome:
     status: str
     message: str = ""
     outputs: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  #: wall time of the whole job
+    fusion_seconds: float = 0.0  #: of which inside fusedem.fuse
     jobs: list[Job] = field(default_factory=list)  #: set by :func:`expand`
     usage: bool = False  #: failed because of the options (e.g. a crop outside the image)
 
@@ -218,7 +219,7 @@ def run_job(job: Job, settings: Settings) -> Outcome:
             raise DataError(f"{job.label}: {exc}") from None
         outputs = _save(job, settings, result, haadf, bh, raw, crop)
         return Outcome(job.label, "done", f"{result.elapsed:.2f} s fusion{redo}", outputs,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, fusion_seconds=result.elapsed)
     except Exception as exc:
         return Outcome(job.label, "failed", _reason(exc, job.label), [], time.perf_counter() - t0)
 
