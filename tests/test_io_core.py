@@ -238,6 +238,10 @@ def test_save_refuses_overwrite_and_is_atomic(tmp_path, monkeypatch):
     assert out.read_bytes() == b"precious"
     save_result(out, res, overwrite=True)
     assert load_result(out).maps.keys() == res.maps.keys()
+    # the result is an ordinary file (mkstemp's 0600 would hide it from colleagues)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
     # a failure in the middle of writing leaves neither a result nor a temporary file
     import fusedem.io._results as results
 

@@ -56,6 +56,12 @@ def _version() -> str:
     return __version__
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, overwrite: bool, write) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
@@ -66,6 +72,7 @@ def _atomic_write(path: Path, overwrite: bool, write) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
