@@ -317,3 +317,31 @@ def test_cross_check_with_exspy():
             assert r > 0.999 and abs(b.sum() / a.sum() - 1) < 0.02, (el, r, b.sum(), a.sum())
         else:  # Al/Si share windows; exspy takes their flat mean, we interpolate
             assert r > 0.95, (el, r)
+
+
+class _CountingArray:
+    """Array-like that records which energy channels dask reads from it."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a, self.shape, self.dtype, self.ndim = a, a.shape, a.dtype, a.ndim
+        self.reads: list[tuple[int, int]] = []
+
+    def __getitem__(self, key):
+        out = self.a[key]
+        if out.size:  # dask also reads empty slices to infer the dtype
+            e = key[-1]
+            self.reads.append((e.start or 0, self.shape[-1] if e.stop is None else e.stop))
+        return out
+
+
+def test_dask_reads_only_window_channels_once_per_element(noisy):
+    da = pytest.importorskip("dask.array", reason="dask is part of the io extra")
+    src = _CountingArray(noisy)
+    lazy = da.from_array(src, chunks=(40, 48, 50), asarray=True)
+    res = extract_maps(lazy, AXIS, ["Ti", "Fe"])
+    windows = [AXIS.channels(*w) for lw in res.lines.values()
+               for w in (lw.integration, *[b for b in lw.background if b])]
+    needed = {c // 50 for sl in windows for c in range(sl.start, sl.stop)}
+    read = [lo // 50 for lo, _ in src.reads]
+    assert set(read) == needed  # only chunks holding window channels
+    assert len(read) <= len(needed) + 2  # at most a shared chunk read by both elements
