@@ -51,6 +51,13 @@ def _is_dask(x: Any) -> bool:
     return type(x).__module__.startswith("dask")
 
 
+def _dense(x: Any) -> np.ndarray:
+    """numpy float64 array from a numpy/sparse result (RosettaSciIO may use sparse)."""
+    if hasattr(x, "todense"):
+        x = x.todense()
+    return np.asarray(x, dtype=np.float64)
+
+
 def as_spectrum_cube(spectrum_image: Any, axis: int = -1) -> Any:
     """The spectrum image as a 3-D (y, x, energy) array (numpy or dask, not copied).
 
@@ -83,7 +90,7 @@ def sum_spectrum(spectrum_image: Any, axis: int = -1) -> np.ndarray:
     """Sum over all scan pixels: shape (n_channels,), float64 counts (computes dask)."""
     si = as_spectrum_cube(spectrum_image, axis)
     s = si.sum(axis=(0, 1), dtype=np.float64)
-    return np.asarray(s.compute() if _is_dask(s) else s)
+    return _dense(s.compute() if _is_dask(s) else s)
 
 
 def _bin_dtype(dtype: np.dtype) -> np.dtype:
@@ -184,7 +191,8 @@ def _line_map(si: Any, ea: EnergyAxis, lw: LineWindows) -> np.ndarray:
         import dask
 
         parts = list(dask.compute(*parts))
-    total = np.asarray(parts[0], dtype=np.float64)
+    parts = [None if p is None else _dense(p) for p in parts]
+    total = parts[0]
     n_int = isl.stop - isl.start
     (left, right), (sl_l, sl_r) = parts[1:], bsl
     if left is not None and right is not None:
