@@ -272,3 +272,40 @@ def test_io_imports_no_gui():
             "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'magicgui') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _eds_dataset(elements):
+    from fusedem.io import Dataset, DatasetLayer
+
+    rng = np.random.default_rng(3)
+    e = 5.0 + 0.01 * np.arange(300)  # 5-8 keV
+    amount = rng.uniform(0, 50, (12, 10))
+    line = np.exp(-0.5 * ((e - 6.404) / 0.06) ** 2)  # Fe Ka
+    si = rng.poisson(amount[None] * line[:, None, None] + 2.0)
+    layer = DatasetLayer(name="EDS", data=si, role="spectrum_image", scale=(0.01, 2.0, 2.0),
+                         units=("keV", "nm", "nm"),
+                         energy_axis={"offset": 5.0, "scale": 0.01, "units": "keV", "size": 300, "axis": 0},
+                         metadata={"signal_type": "EDS_TEM", "elements": elements, "beam_energy_keV": 200.0})
+    return Dataset(source="synthetic.emd", layers=[layer]), amount
+
+
+def test_element_maps_are_extracted_from_an_eds_spectrum_image():
+    from fusedem.io import extract_element_layers
+    from fusedem.io._extracted import add_extracted_maps
+
+    ds, amount = _eds_dataset(["Fe", "O"])  # O Ka (0.52 keV) lies outside 5-8 keV
+    problems = add_extracted_maps(ds)
+    assert [ly.name for ly in ds.layers] == ["EDS", "Fe"]
+    assert len(problems) == 1 and "synthetic.emd" in problems[0] and "O" in problems[0]
+    fe = ds.element_maps["Fe"]
+    assert fe.scale == (2.0, 2.0) and fe.units == ("nm", "nm") and fe.metadata["line"] == "Fe_Ka"
+    assert np.corrcoef(fe.data.ravel(), amount.ravel())[0, 1] > 0.9
+    with pytest.raises(ReadError, match="synthetic.emd: cannot extract element maps"):
+        extract_element_layers(ds, ["O"])
+
+
+@needs_vendor
+def test_load_extracts_listed_elements_unless_asked_not_to():
+    p = VENDOR / "bruker_TEM_HAADF_EDS_64x64.bcf"
+    assert list(load(p).element_maps) == ["Cu", "O", "Pd", "Ti"]
+    assert load(p, extract=False).element_maps == {}

@@ -132,8 +132,10 @@ VENDOR_CASES = {
     "velox_SI_16x16_maps_C_Ca_O_Cu.emd": ["HAADF", "EDS", "C", "Ca", "O", "Cu"],
     "velox_EELS_EDS_16x20.emd": ["DF-S", "a", "EELS 800-1146 eV", "EELS 480-826.4 eV", "EELS -21.5-324.8 eV",
                                  "EDS", "Fe-EELS", "Co-EELS", "O-EELS", "Co", "O", "Fe"],
-    "bruker_TEM_HAADF_EDS_64x64.bcf": ["HAADF", "EDX"],
-    "bruker_SEM_EDS_30x30_16elements.bcf": ["AsB", "EDX"],
+    # EDS spectrum images with listed elements and no stored maps: maps are extracted on open
+    "bruker_TEM_HAADF_EDS_64x64.bcf": ["HAADF", "EDX", "Cu", "O", "Pd", "Ti"],
+    "bruker_SEM_EDS_30x30_16elements.bcf": ["AsB", "EDX", "Al", "C", "Ca", "Ce", "Fe", "Gd", "K", "Mg",
+                                            "Na", "Nd", "O", "P", "Si", "Sm", "Th", "Ti"],
     "gatan_EELS_SI_2x2.dm4": ["EELS_SI"],
     "gatan_STEM_image_68x68.dm3": ["test_STEM_image"],
 }
@@ -156,6 +158,12 @@ def test_open_vendor_files(viewer, name):
             assert ly.blending == "additive" and fd["Z"] > 0
         elif fd["role"] == "haadf":
             assert ly.colormap.name == "gray"
+    if name.startswith("bruker_TEM"):
+        pd_ = viewer.layers["Pd"]
+        assert _fd(pd_)["line"] == "Pd_La" and _fd(pd_)["spectrum_layer"] == "EDX"
+        assert pd_.data.shape == viewer.layers["HAADF"].data.shape
+        assert tuple(pd_.scale) == pytest.approx(tuple(viewer.layers["HAADF"].scale))
+        assert pd_.data.min() >= 0 and pd_.data.sum() > 0
     if name.startswith("velox_SI"):
         assert all(tuple(ly.scale[-2:]) == pytest.approx((3.5992, 3.5992), rel=1e-4) for ly in layers)
         assert not viewer.layers["EDS"].visible and viewer.layers["HAADF"].visible

@@ -2,11 +2,14 @@
 
 - :func:`load` reads element-map bundles (.npz, .h5, TIFFs) and instrument
   files (Velox .emd, Bruker .bcf, Gatan .dm3/.dm4 via RosettaSciIO) into a
-  :class:`Dataset`; :func:`sniff` says, without raising, whether it can.
+  :class:`Dataset` (with element maps extracted from an EDS spectrum image
+  when the file lists elements but stores no maps); :func:`sniff` says,
+  without raising, whether it can.
 - :func:`save_result` writes a :class:`~fusedem.FusionResult` to HDF5 or TIFF
   atomically; :func:`load_result` reads an HDF5 result back.
 """
 from ._dataset import Dataset, DatasetLayer, ReadError, classify_name
+from ._extracted import extract_element_layers
 from ._load import load, sniff
 from ._results import SavedResult, load_result, save_maps, save_result
 
@@ -16,6 +19,7 @@ __all__ = [
     "ReadError",
     "SavedResult",
     "classify_name",
+    "extract_element_layers",
     "load",
     "load_result",
     "save_maps",

@@ -9,6 +9,7 @@ from typing import Literal
 
 from ._bundles import BUNDLE_SUFFIXES, TIFF_SUFFIXES, read_h5, read_npz, read_tiffs, sniff_bundle
 from ._dataset import Dataset, DatasetLayer, ReadError
+from ._extracted import add_extracted_maps
 from ._instrument import INSTRUMENT_SUFFIXES, read_instrument
 
 PathLike = str | os.PathLike
@@ -48,13 +49,16 @@ def _unique_names(layers: list[DatasetLayer]) -> None:
             ly.name = f"{ly.name} {lo:.4g}-{hi:.4g} {e['units']}"
 
 
-def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = False) -> Dataset:
+def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = False,
+         extract: bool = True) -> Dataset:
     """Read an element-map bundle or an instrument file into a :class:`Dataset`.
 
     ``path``: .npz/.h5/.hdf5 bundle or fusedem result, a TIFF file, a folder
     or list of TIFFs named by element/HAADF, or a .emd/.bcf/.dm3/.dm4 file.
     ``lazy``: dask arrays for instrument files (True), numpy (False), or
-    'auto' (lazy above :data:`LAZY_THRESHOLD_BYTES`).
+    'auto' (lazy above :data:`LAZY_THRESHOLD_BYTES`). ``extract``: when the file
+    has an EDS spectrum image and lists its elements but stores no maps, add
+    element layers integrated from the spectrum image (:mod:`fusedem.spectra`).
     Raises :class:`ReadError` (a ValueError) naming the file and the problem.
     """
     if not isinstance(path, (str, os.PathLike)):
@@ -92,4 +96,7 @@ def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = Fal
     _unique_names(layers)
     for ly in layers:
         ly.metadata.setdefault("source", str(p))
-    return Dataset(source=str(p), layers=layers)
+    ds = Dataset(source=str(p), layers=layers)
+    if extract:
+        add_extracted_maps(ds)
+    return ds
