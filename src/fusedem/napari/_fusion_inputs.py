@@ -1,0 +1,160 @@
+"""Choosing the fusion inputs from the viewer: the HAADF layer and the element layers.
+
+The layer metadata contract of the readers is ``layer.metadata["fusedem"] =
+{"role": "haadf" | "element" | "spectrum_image" | "fused" | ..., "element": "Dy", ...}``;
+layers without it are classified by name.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import napari
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit
+
+from ..elements import element_symbol_or_none
+
+_HAADF_NAME = re.compile(r"^\s*(HAADF|ADF|HAADF[-_ ]?STEM)\b", re.IGNORECASE)
+#: Roles that are never inputs of a fusion.
+_NOT_INPUT = ("fused", "spectrum_image", "haadf_model")
+
+
+def role_of(layer: Any) -> str | None:
+    """The fusedem role stored in the layer's metadata, if any."""
+    meta = getattr(layer, "metadata", None) or {}
+    info = meta.get("fusedem") if isinstance(meta, dict) else None
+    return info.get("role") if isinstance(info, dict) else None
+
+
+def is_2d_image(layer: Any) -> bool:
+    """True for a single-channel 2-D napari Image layer."""
+    return (
+        isinstance(layer, napari.layers.Image)
+        and not layer.rgb
+        and not layer.multiscale
+        and layer.ndim == 2
+    )
+
+
+def looks_like_haadf(layer: Any) -> bool:
+    """HAADF by metadata role, else by name (HAADF, ADF ...)."""
+    role = role_of(layer)
+    if role is not None:
+        return role == "haadf"
+    return bool(_HAADF_NAME.match(layer.name))
+
+
+def element_of(layer: Any) -> str | None:
+    """Element symbol from metadata, else from the layer name; None when unknown."""
+    info = (getattr(layer, "metadata", None) or {}).get("fusedem") or {}
+    sym = element_symbol_or_none(str(info.get("element", ""))) if isinstance(info, dict) else None
+    return sym or (None if looks_like_haadf(layer) else element_symbol_or_none(layer.name))
+
+
+def haadf_candidates(layers: Sequence[Any]) -> list[Any]:
+    """2-D image layers usable as HAADF, the likely HAADF first."""
+    imgs = [ly for ly in layers if is_2d_image(ly) and role_of(ly) not in _NOT_INPUT]
+    return sorted(imgs, key=lambda ly: not looks_like_haadf(ly))
+
+
+class ElementRow(Container):
+    """One element layer: a 'use' checkbox with the layer name and its element symbol."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        sym = element_of(layer)
+        self.use = CheckBox(
+            value=sym is not None and role_of(layer) in (None, "element"), text=layer.name,
+            tooltip="Fuse this elemental map.",
+        )
+        self.symbol = LineEdit(
+            value=sym or "", enabled=sym is None,
+            tooltip="Element symbol of this map (e.g. Dy); editable when the layer name "
+            "is not an element.",
+        )
+        self.symbol.native.setPlaceholderText("element?")
+        self.symbol.native.setMaximumWidth(70)
+        super().__init__(layout="horizontal", labels=False, widgets=[self.use, self.symbol])
+        self.margins = (0, 0, 0, 0)
+
+    @property
+    def element(self) -> str | None:
+        """The canonical element symbol typed or derived, or None."""
+        return element_symbol_or_none(str(self.symbol.value))
+
+
+class InputsPanel(Container):
+    """HAADF chooser and element rows, rebuilt from the viewer's layers on :meth:`refresh`."""
+
+    def __init__(self, viewer: napari.Viewer, on_change: Callable[[], None]) -> None:
+        self._viewer = viewer
+        self._on_change = on_change
+        self._rows: dict[int, ElementRow] = {}  # id(layer) -> row, kept across refreshes
+        self.haadf = ComboBox(
+            label="HAADF", choices=self._haadf_choices, nullable=True,
+            tooltip="The HAADF (Z-contrast) image of the same scan as the elemental maps.",
+        )
+        self.elements_box = Container(labels=False)
+        self.elements_box.margins = (0, 0, 0, 0)
+        self.hint = Label(value="")
+        super().__init__(
+            labels=True,
+            widgets=[Label(value="<b>Inputs</b>"), self.haadf,
+                     Label(value="Elemental maps:"), self.elements_box],
+        )
+        self.haadf.changed.connect(self._on_haadf)
+        self.refresh()
+
+    def _haadf_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        return [(ly.name, ly) for ly in haadf_candidates(self._viewer.layers)]
+
+    def refresh(self) -> None:
+        """Update choices after layers were added, removed or renamed."""
+        current = self.haadf.value
+        self.haadf.reset_choices()
+        layers = [c[1] for c in self._haadf_choices()]
+        if current is None or current not in layers:
+            pick = next((ly for ly in layers if looks_like_haadf(ly)), None)
+            with self.haadf.changed.blocked():
+                self.haadf.value = pick
+        self._rebuild_rows()
+
+    def _on_haadf(self, *_: Any) -> None:
+        self._rebuild_rows()
+
+    def _rebuild_rows(self) -> None:
+        haadf = self.haadf.value
+        wanted = [ly for ly in self._viewer.layers
+                  if is_2d_image(ly) and ly is not haadf and role_of(ly) not in _NOT_INPUT
+                  and role_of(ly) != "haadf"]
+        rows = []
+        for ly in wanted:
+            row = self._rows.get(id(ly))
+            if row is None or row.layer is not ly:
+                row = ElementRow(ly)
+                row.changed.connect(lambda *_: self._on_change())
+            row.use.text = ly.name
+            rows.append(row)
+        self._rows = {id(r.layer): r for r in rows}
+        with self.elements_box.changed.blocked():
+            while len(self.elements_box):
+                self.elements_box.pop()
+            self.elements_box.extend(rows)
+        if not rows:
+            self.elements_box.append(Label(value="<i>no 2-D image layers besides the HAADF</i>"))
+        self._on_change()
+
+    def selected(self) -> list[tuple[Any, str | None]]:
+        """(layer, element symbol or None) for each checked element row, in layer order."""
+        return [(r.layer, r.element) for r in self._rows.values() if r.use.value]
+
+    def input_layers(self) -> list[Any]:
+        """The HAADF layer and the checked element layers (for 'removed' detection)."""
+        out = [self.haadf.value] if self.haadf.value is not None else []
+        return out + [ly for ly, _ in self.selected()]
+
+    def set_running(self, running: bool) -> None:
+        """Lock the choice of inputs during a run."""
+        self.haadf.enabled = not running
+        self.elements_box.enabled = not running

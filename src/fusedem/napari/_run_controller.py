@@ -1,0 +1,93 @@
+"""What one fusion run needs and produces, and the generator its worker thread drives.
+
+The generator only forwards solver states that carry maps (``fusedem.iterate`` attaches
+them at most every ``min_interval`` seconds, plus the last iteration): that is the
+throttle at the producer, so the GUI never receives more frames than it can draw.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numba
+import numpy as np
+
+from ..elements import atomic_number
+from ..params import FusionParams
+from ..solver import FusionResult, FusionState, channel_weights, haadf_model
+from ._crop import Crop
+
+#: Seconds between two frames sent to the viewer.
+MIN_INTERVAL = 0.1
+
+
+@dataclass
+class RunPlan:
+    """Validated inputs of a run: cropped arrays (copies) and where the outputs go."""
+
+    haadf: np.ndarray  #: (ny, nx) crop of the HAADF
+    maps: dict[str, np.ndarray]  #: element -> (ny, nx) crop, in the panel's order
+    params: FusionParams
+    crop: Crop
+    placement: dict[str, Any]  #: scale / translate / units for the output layers
+    sources: dict[str, str] = field(default_factory=dict)  #: 'HAADF'/element -> layer/file
+
+    @property
+    def elements(self) -> dict[str, int]:
+        return {s: atomic_number(s) for s in self.maps}
+
+
+class StopFlag:
+    """Set by the Stop button; also true once napari asked the worker to quit."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.worker: Any = None
+
+    def set(self) -> None:
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set() or bool(getattr(self.worker, "abort_requested", False))
+
+
+def stream(states: Iterator[FusionState], stop: StopFlag) -> Generator[FusionState, None, None]:
+    """Forward the states that carry maps; end within one outer iteration of ``stop``.
+
+    Runs in the worker thread, whose numba kernels then use one core fewer than the
+    machine has, so the GUI thread always finds a free core.
+    """
+    numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS - 1))
+    try:
+        for state in states:
+            if stop():
+                return
+            if state.maps is not None:
+                yield state
+    finally:
+        close = getattr(states, "close", None)
+        if close is not None:
+            close()
+
+
+def result_from_state(plan: RunPlan, state: FusionState, started: float) -> FusionResult:
+    """A :class:`fusedem.FusionResult` for the last state shown (final or stopped)."""
+    p = plan.params
+    z = np.array(list(plan.elements.values()), dtype=float)
+    weights = {s: float(w) for s, w in zip(plan.maps, channel_weights(z, p.weighting, p.gamma))}
+    ranges = {"HAADF": (float(plan.haadf.min()), float(plan.haadf.max()))}
+    ranges.update({s: (float(a.min()), float(a.max())) for s, a in plan.maps.items()})
+    return FusionResult(
+        maps=dict(state.maps),
+        haadf_model=haadf_model(state.maps, weights, p.gamma),
+        costs={k: np.asarray(v) for k, v in state.costs.items()},
+        params=p,
+        elements=plan.elements,
+        weights=weights,
+        elapsed=state.elapsed if state.elapsed else time.perf_counter() - started,
+        iterations=state.iteration,
+        input_ranges=ranges,
+    )

@@ -1,0 +1,390 @@
+"""The "Fuse chemical maps" dock widget: inputs, region, parameters, live run, save.
+
+The widget only wires things together: choosing inputs (``_fusion_inputs``), the region
+crop (``_crop``), parameters (``_param_controls``), the worker generator
+(``_run_controller``), the output layers (``_fused_layers``) and the plot
+(``_convergence_plot``). All maths lives in :mod:`fusedem`.
+"""
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, Container, Label, ProgressBar, PushButton
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QEvent, QObject, QTimer
+
+from .. import solver
+from ._convergence_plot import ConvergencePlot
+from ._crop import REGION_LAYER_NAME, Crop, crop_for, crop_translate
+from ._fused_layers import FusedLayers
+from ._fusion_inputs import InputsPanel
+from ._param_controls import ParamControls
+from ._run_controller import MIN_INTERVAL, RunPlan, StopFlag, result_from_state, stream
+
+_ERR, _OK = "#ff7b7b", "#9ad29a"
+
+
+class _CloseWatcher(QObject):
+    """Calls ``callback`` when the watched window receives its Close event."""
+
+    def __init__(self, callback: Any) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Close:
+            self._callback()
+        return False
+
+
+class FusionWidget(Container):
+    """Dock panel that fuses elemental maps with the HAADF image, streaming live results."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        self._viewer = napari_viewer
+        self._ready = False
+        self.inputs = InputsPanel(napari_viewer, self._revalidate)
+        self.region_button = PushButton(text="Draw fusion region", tooltip=(
+            "Create (or select) the 'fusion region' Shapes layer and draw a rectangle: "
+            "the fusion then runs inside it only. No rectangle = whole image."))
+        self.whole_button = PushButton(text="Whole image", tooltip="Delete the region rectangles.")
+        self.region_label = Label(value="")
+        self.params_panel = ParamControls()
+        self.keep_previous = CheckBox(text="keep previous results", tooltip=(
+            "Keep the fused layers of earlier runs (renamed '... (run k)') instead of replacing "
+            "them."))
+        self.run_button = PushButton(text="Run", tooltip="Start the fusion (live preview).")
+        self.stop_button = PushButton(text="Stop", enabled=False, tooltip=(
+            "Stop after the current iteration and keep the last state as the result."))
+        self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
+        self.progress_label = Label(value="")
+        self.status = Label(value="")
+        self.plot = ConvergencePlot()
+        self.reset_contrast_button = PushButton(text="Reset contrast", enabled=False, tooltip=(
+            "Fit the contrast limits of the fused layers to their data."))
+        self.save_button = PushButton(text="Save…", enabled=False, tooltip=(
+            "Save the fused maps with parameters and cost curves (HDF5, or TIFF)."))
+        row = partial(Container, layout="horizontal", labels=False)
+        super().__init__(scrollable=True, labels=False, widgets=[
+            self.inputs,
+            Label(value="<b>Region</b>"), row(widgets=[self.region_button, self.whole_button]),
+            self.region_label, self.params_panel, self.keep_previous,
+            row(widgets=[self.run_button, self.stop_button]),
+            self.progress, self.progress_label, self.status,
+            Label(value="<b>Convergence</b>"), self.plot,
+            row(widgets=[self.reset_contrast_button, self.save_button]),
+        ])
+        for lab in (self.status, self.progress_label, self.region_label):
+            lab.native.setWordWrap(True)
+        self.fused = FusedLayers(napari_viewer)
+        self.result: solver.FusionResult | None = None
+        self._plan: RunPlan | None = None
+        self._last_state: solver.FusionState | None = None
+        self._worker: Any = None
+        self._stop: StopFlag | None = None
+        self._run_id = 0
+        self._started = 0.0
+        self._outcome = ""
+        self._close_watcher: _CloseWatcher | None = None
+        self._run_inputs: list[Any] = []
+        self._in_frame = False
+        self._pending: solver.FusionState | None = None
+        self.region_button.changed.connect(self.select_region_layer)
+        self.whole_button.changed.connect(self._clear_region)
+        self.run_button.changed.connect(self.run)
+        self.stop_button.changed.connect(self.stop)
+        self.reset_contrast_button.changed.connect(self.fused.reset_contrast)
+        self.save_button.changed.connect(self._save_dialog)
+        self.params_panel.changed.connect(self._revalidate)
+        events = napari_viewer.layers.events
+        events.inserted.connect(self._on_inserted)
+        events.removed.connect(self._on_removed)
+        events.moved.connect(self._on_layers_changed)
+        for layer in napari_viewer.layers:
+            self._watch(layer)
+        self._ready = True
+        self.inputs.refresh()
+
+    # ---- state -------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a worker thread is alive (including a stopping one)."""
+        return self._worker is not None
+
+    def _region_layer(self) -> napari.layers.Shapes | None:
+        return next((ly for ly in self._viewer.layers
+                     if isinstance(ly, napari.layers.Shapes) and ly.name == REGION_LAYER_NAME),
+                    None)
+
+    def _watch(self, layer: Any) -> None:
+        layer.events.name.connect(self._on_layers_changed)
+        if isinstance(layer, napari.layers.Shapes):
+            layer.events.data.connect(self._revalidate)
+            layer.events.highlight.connect(self._revalidate)
+
+    def _on_inserted(self, event: Any) -> None:
+        self._watch(event.value)
+        self._on_layers_changed()
+
+    def _on_removed(self, event: Any) -> None:
+        if self.running and self._plan is not None and any(
+                event.value is ly for ly in self._run_inputs):
+            self._end_run(f"Stopped: input layer '{event.value.name}' was removed.")
+        self._on_layers_changed()
+
+    def _on_layers_changed(self, *_: Any) -> None:
+        if self._ready and not self.running:
+            self.inputs.refresh()
+
+    # ---- validation ------------------------------------------------------------------
+    def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
+        """Raise ValueError with a message for the panel unless the inputs can run."""
+        haadf = self.inputs.haadf.value
+        if haadf is None:
+            raise ValueError("No HAADF image: open the HAADF image of the scan "
+                             "(e.g. File > Open Sample > fusedem) and choose it above.")
+        chosen = self.inputs.selected()
+        if not chosen:
+            raise ValueError("No elemental map selected: tick at least one element layer.")
+        seen: dict[str, str] = {}
+        for layer, sym in chosen:
+            if sym is None:
+                raise ValueError(f"Type the element symbol of layer '{layer.name}' (e.g. Dy).")
+            if sym in seen:
+                raise ValueError(f"Element {sym} is ticked twice ('{seen[sym]}' and "
+                                 f"'{layer.name}'): untick one.")
+            seen[sym] = layer.name
+            if layer.data.shape != haadf.data.shape:
+                (a, b), (c, d) = layer.data.shape, haadf.data.shape
+                raise ValueError(f"Shape mismatch: '{layer.name}' is {a} x {b} px but the "
+                                 f"HAADF '{haadf.name}' is {c} x {d} px; the maps must come "
+                                 "from the same scan.")
+        crop = crop_for(haadf, self._region_layer())
+        return haadf, [(ly, s) for ly, s in chosen], crop, self.params_panel.params()
+
+    def _revalidate(self, *_: Any) -> None:
+        if not self._ready or self.running:
+            return
+        try:
+            _, chosen, crop, _ = self._check()
+        except ValueError as exc:
+            self._say(str(exc), _ERR)
+            self.run_button.enabled = False
+            return
+        self.region_label.value = f"Fusing the {crop.describe()}."
+        self._say(f"Ready: {', '.join(s for _, s in chosen)}.", _OK)
+        self.run_button.enabled = True
+
+    def _say(self, text: str, color: str = "") -> None:
+        self.status.value = f'<span style="color:{color}">{text}</span>' if color else text
+
+    def _make_plan(self) -> RunPlan:
+        haadf, chosen, crop, params = self._check()
+        ys, xs = crop.slices
+        placement = {"scale": tuple(haadf.scale[-2:]), "translate": crop_translate(haadf, crop),
+                     "units": tuple(haadf.units[-2:])}
+
+        def source(layer: Any) -> str:
+            info = (layer.metadata or {}).get("fusedem") or {}
+            return str(info.get("source") or layer.source.path or layer.name)
+
+        self._run_inputs = [haadf] + [ly for ly, _ in chosen]
+        return RunPlan(
+            haadf=np.array(haadf.data[ys, xs]),
+            maps={s: np.array(ly.data[ys, xs]) for ly, s in chosen},
+            params=params, crop=crop, placement=placement,
+            sources={"HAADF": source(haadf), **{s: source(ly) for ly, s in chosen}},
+        )
+
+    # ---- running -----------------------------------------------------------------
+    def run(self) -> bool:
+        """Start a fusion; returns False (with a message in the panel) when it cannot."""
+        if self.running:
+            self._say("A fusion is still running: stop it first.", _ERR)
+            return False
+        try:
+            plan = self._make_plan()
+            states = solver.iterate(plan.haadf, plan.maps, plan.params, every=1,
+                                    min_interval=MIN_INTERVAL)
+        except ValueError as exc:
+            self._say(str(exc), _ERR)
+            self.run_button.enabled = False
+            return False
+        self._run_id += 1
+        self._plan, self._last_state, self.result = plan, None, None
+        self._stop = stop = StopFlag()
+        worker = create_worker(stream, states, stop, _start_thread=False, _progress={
+            "total": plan.params.n_iter, "desc": "Fusing chemical maps"})
+        worker.yielded.disconnect(worker.pbar.increment_with_overflow)
+        stop.worker = self._worker = worker
+        worker.yielded.connect(partial(self._on_frame, self._run_id))
+        worker.errored.connect(partial(self._on_error, self._run_id))
+        worker.finished.connect(partial(self._on_finished, self._run_id, worker))
+        self.fused.begin(list(plan.maps), keep_previous=bool(self.keep_previous.value),
+                         placement=plan.placement, meta={
+                             "role": "fused", "params": plan.params.to_dict(),
+                             "region": plan.crop.describe()})
+        self._set_running(True)
+        self._outcome = ""
+        self.plot.clear()
+        self.progress.max, self.progress.value = plan.params.n_iter, 0
+        self.progress_label.value = f"starting… ({plan.crop.describe()})"
+        self._watch_close()
+        self._started = time.perf_counter()
+        worker.start()
+        return True
+
+    def stop(self, *_: Any) -> None:
+        """Stop the running fusion within one outer iteration, keeping the last state."""
+        if self.running:
+            self._end_run("")
+
+    def _end_run(self, outcome: str) -> None:
+        self._outcome = outcome
+        if self._stop is not None:
+            self._stop.set()
+        if self._worker is not None:
+            self._worker.quit()
+        self.stop_button.enabled = False
+        self.progress_label.value = "stopping…"
+
+    def _on_frame(self, run_id: int, state: solver.FusionState) -> None:
+        """Main thread: show a state yielded by the worker of run ``run_id``."""
+        if run_id != self._run_id or state.maps is None or self._plan is None:
+            return
+        if self._in_frame:  # nested event processing inside a frame: show it right after
+            self._pending = state
+            return
+        self._in_frame = True  # layer and progress updates may process queued events
+        try:
+            while state is not None:
+                self._show_frame(state)
+                state, self._pending = self._pending, None
+        finally:
+            self._in_frame = False
+
+    def _show_frame(self, state: solver.FusionState) -> None:
+        self._last_state = state
+        plan = self._plan
+        costs = {k: np.asarray(v) for k, v in state.costs.items()}
+        self.fused.update(state.maps, {s: {
+            "Z": z, "costs": costs, "source": plan.sources.get(s, ""),
+            "iteration": state.iteration, "n_iter": state.n_iter} for s, z in plan.elements.items()})
+        self.progress.value = state.iteration
+        pbar = getattr(self._worker, "pbar", None)
+        if pbar is not None:
+            pbar.update(state.iteration - pbar.n)
+        self.progress_label.value = (f"iteration {state.iteration} of {state.n_iter} · "
+                                     f"{state.elapsed:.1f} s")
+        self.plot.set_costs(costs)
+
+    def _on_error(self, run_id: int, exc: Exception) -> None:
+        if run_id == self._run_id:
+            self._outcome = f"Fusion failed: {exc}"
+
+    def _on_finished(self, run_id: int, worker: Any) -> None:
+        if self._in_frame:  # re-entered from a frame's nested event processing: finish after it
+            QTimer.singleShot(0, partial(self._on_finished, run_id, worker))
+            return
+        if worker is self._worker:
+            self._worker = None
+        if run_id != self._run_id:
+            return
+        state, plan = self._last_state, self._plan
+        self._set_running(False)
+        if state is not None and plan is not None and state.maps is not None:
+            self.plot.set_costs(state.costs, force=True)
+            self.result = result_from_state(plan, state, self._started)
+            end = ("Done" if state.iteration >= state.n_iter
+                   else f"Stopped at iteration {state.iteration} of {state.n_iter}")
+            self.progress_label.value = (f"{end}: {state.iteration} iterations in "
+                                         f"{state.elapsed:.1f} s ({plan.crop.describe()}).")
+        else:
+            self.progress_label.value = "Stopped before the first update: nothing to keep."
+        self.save_button.enabled = self.result is not None
+        self.reset_contrast_button.enabled = bool(self.fused.layers)
+        self.inputs.refresh()  # layer changes during the run were not followed
+        if self._outcome:
+            self._say(self._outcome, _ERR)
+
+    def _set_running(self, running: bool) -> None:
+        self.params_panel.set_running(running)
+        self.inputs.set_running(running)
+        for w in (self.region_button, self.whole_button, self.keep_previous, self.run_button,
+                  self.save_button, self.reset_contrast_button):
+            w.enabled = not running
+        self.stop_button.enabled = running
+
+    def _watch_close(self) -> None:
+        window = self.native.window()
+        if self._close_watcher is None and window is not self.native:
+            self._close_watcher = _CloseWatcher(self._on_viewer_closing)
+            window.installEventFilter(self._close_watcher)
+
+    def _on_viewer_closing(self) -> None:
+        """The viewer closes: ignore whatever the worker still sends and let it end."""
+        if self.running:
+            self._run_id += 1
+            self._end_run("")
+
+    # ---- region and results --------------------------------------------------------
+    def select_region_layer(self, *_: Any) -> napari.layers.Shapes:
+        """Create or select the 'fusion region' Shapes layer, ready to draw a rectangle."""
+        layer = self._region_layer()
+        if layer is None:
+            haadf = self.inputs.haadf.value
+            kw = ({"scale": haadf.scale, "translate": haadf.translate} if haadf is not None
+                  else {})
+            layer = self._viewer.add_shapes(
+                ndim=2, name=REGION_LAYER_NAME, edge_color="yellow", face_color="transparent",
+                edge_width=2, **kw)
+        self._viewer.layers.selection.active = layer
+        layer.mode = "add_rectangle"
+        self.region_label.value = ("Drag a rectangle on the image; the fusion runs inside it. "
+                                   "'Whole image' removes it.")
+        return layer
+
+    def _clear_region(self, *_: Any) -> None:
+        layer = self._region_layer()
+        if layer is not None and len(layer.data):
+            layer.data = []
+        self._revalidate()
+
+    def save(self, path: str | Path, fmt: str | None = None,
+             overwrite: bool = False) -> list[Path]:
+        """Write the last result through :func:`fusedem.io.save_result`; returns the paths.
+
+        ``fmt`` 'h5' or 'tiff' (default: from the suffix); existing files are kept unless
+        ``overwrite``.
+        """
+        if self.result is None or self._plan is None:
+            raise ValueError("Nothing to save yet: run the fusion first.")
+        from ..io import save_result
+
+        plan = self._plan
+        return save_result(
+            path, self.result, inputs={"HAADF": plan.haadf, **plan.maps},
+            sources=tuple(dict.fromkeys(plan.sources.values())),
+            scale=plan.placement["scale"], translate=plan.placement["translate"],
+            units=tuple(str(u) for u in plan.placement["units"]), fmt=fmt, overwrite=overwrite)
+
+    def _save_dialog(self, *_: Any) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, chosen = QFileDialog.getSaveFileName(
+            self.native, "Save fused chemical maps", "fused_maps.h5",
+            "HDF5 (*.h5 *.hdf5);;TIFF (*.tif *.tiff)")
+        if not path:
+            return
+        fmt = None if Path(path).suffix else ("tiff" if chosen.startswith("TIFF") else "h5")
+        try:  # the dialog already asked before replacing an existing file
+            out = self.save(path, fmt=fmt, overwrite=True)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported to the user
+            self._say(f"Saving failed: {exc}", _ERR)
+            return
+        self._say("Saved " + ", ".join(str(p) for p in out) + ".", _OK)

@@ -1,0 +1,286 @@
+"""The "Fuse chemical maps" dock widget in a real (hidden) napari viewer under Xvfb."""
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+import fusedem  # noqa: E402
+from fusedem.napari._crop import REGION_LAYER_NAME  # noqa: E402
+from fusedem.napari.fusion_widget import FusionWidget  # noqa: E402
+
+SCALE, TRANSLATE = (0.05, 0.05), (1.0, 2.0)  # nm: non-trivial, so placement is tested
+ELEMENTS = ("Sc", "Dy", "O")
+SHOTS = Path(__file__).parent / "screenshots"
+
+
+def _data() -> dict[str, np.ndarray]:
+    with np.load(files("fusedem") / "data" / "PTO_Trilayer_dataset.npz") as d:
+        return {k: np.array(d[k]) for k in d.files}
+
+
+def add_dysco3(viewer, names=("HAADF", *ELEMENTS), shapes=None) -> dict[str, np.ndarray]:
+    """The DyScO3 layers with the readers' metadata contract (own fixture, no sample plugin)."""
+    data = _data()
+    for name in names:
+        arr = data[name] if shapes is None or name not in shapes else data[name][: shapes[name]]
+        role = "haadf" if name == "HAADF" else "element"
+        meta = {"fusedem": {"role": role, "source": "PTO_Trilayer_dataset.npz"}}
+        if role == "element":
+            meta["fusedem"].update(element=name, Z=fusedem.atomic_number(name))
+        viewer.add_image(arr, name=name, scale=SCALE, translate=TRANSLATE, metadata=meta)
+    return data
+
+
+@pytest.fixture
+def viewer(qtbot):
+    v = napari.Viewer(show=False)
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def widget(viewer, qtbot):
+    w = FusionWidget(viewer)
+    yield w
+    if w.running:
+        w.stop()
+        qtbot.waitUntil(lambda: not w.running, timeout=10000)
+
+
+def draw_region(viewer, widget, y0, y1, x0, x1) -> None:
+    """A rectangle covering pixel centres y0..y1-1, x0..x1-1 of the HAADF (world coords)."""
+    layer = widget.select_region_layer()
+    assert layer.name == REGION_LAYER_NAME
+    corners = np.array([[y0, x0], [y0, x1 - 1], [y1 - 1, x1 - 1], [y1 - 1, x0]], float)
+    world = corners * SCALE + TRANSLATE
+    layer.data = [(world - np.array(layer.translate)) / np.array(layer.scale)]
+
+
+def fused_layers(viewer) -> list:
+    return [ly for ly in viewer.layers if ly.name.startswith("fused ")]
+
+
+def test_panel_preselects_inputs_and_parameters(viewer, widget):
+    add_dysco3(viewer)
+    assert widget.inputs.haadf.value is viewer.layers["HAADF"]
+    assert [(ly.name, s) for ly, s in widget.inputs.selected()] == [(e, e) for e in ELEMENTS]
+    assert widget.run_button.enabled
+    assert "Ready" in widget.status.value
+    assert widget.params_panel.params() == fusedem.FusionParams()
+    panel = widget.params_panel
+    panel.preset.value = "Co3O4-Mn3O4 tutorial (EELS)"
+    assert panel.params() == fusedem.FusionParams.preset("co3o4_mn3o4")
+    assert panel.background_threshold.enabled
+    panel.reset_button.changed.emit(True)
+    assert panel.params() == fusedem.FusionParams()
+    for w in panel._value_widgets():
+        assert w.tooltip, w.name
+
+
+def test_unknown_layer_name_needs_a_symbol(viewer, widget):
+    data = add_dysco3(viewer, names=("HAADF", "Sc"))
+    viewer.add_image(data["Dy"], name="map 2", scale=SCALE, translate=TRANSLATE)
+    row = widget.inputs._rows[id(viewer.layers["map 2"])]
+    assert row.symbol.enabled and not row.use.value
+    row.use.value = True
+    assert not widget.run_button.enabled and "symbol" in widget.status.value
+    row.symbol.value = "dy"
+    assert widget.run_button.enabled
+    assert [s for _, s in widget.inputs.selected()] == ["Sc", "Dy"]
+
+
+def test_run_with_crop_streams_and_matches_api(viewer, widget, qtbot):
+    data = add_dysco3(viewer)
+    y0, y1, x0, x1 = 40, 168, 60, 220
+    draw_region(viewer, widget, y0, y1, x0, x1)
+    assert "rows 40:168, cols 60:220" in widget.region_label.value
+    widget.params_panel.n_iter.value = 1200  # long enough for several 0.1 s frames
+    params = widget.params_panel.params()
+    seen: list[int] = []
+    widget.progress.changed.connect(lambda v: seen.append(v))
+    assert widget.run()
+    assert not widget.params_panel.lambda_tv.enabled and not widget.run_button.enabled
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
+    intermediate = [k for k in seen if 0 < k < params.n_iter]
+    assert len(intermediate) > 1, seen
+    assert "Done" in widget.progress_label.value
+    crop = {k: v[y0:y1, x0:x1] for k, v in data.items()}
+    ref = fusedem.fuse(crop["HAADF"], {e: crop[e] for e in ELEMENTS}, params)
+    res = widget.result
+    assert res.iterations == params.n_iter and list(res.maps) == list(ELEMENTS)
+    for e in ELEMENTS:
+        layer = viewer.layers[f"fused {e}"]
+        np.testing.assert_allclose(layer.data, ref.maps[e], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.maps[e], ref.maps[e], rtol=1e-5, atol=1e-6)
+        # placed exactly over the crop of the HAADF
+        np.testing.assert_allclose(layer.scale, SCALE)
+        np.testing.assert_allclose(layer.translate, np.array(TRANSLATE) + np.array(SCALE) * (y0, x0))
+        np.testing.assert_allclose(layer.data_to_world((0, 0)),
+                                   viewer.layers["HAADF"].data_to_world((y0, x0)))
+        meta = layer.metadata["fusedem"]
+        assert meta["role"] == "fused" and meta["element"] == e and meta["Z"] == fusedem.atomic_number(e)
+        assert meta["params"] == params.to_dict()
+        assert len(meta["costs"]["haadf"]) == params.n_iter
+    for k in ("haadf", "chem", "tv"):
+        np.testing.assert_allclose(res.costs[k], ref.costs[k], rtol=1e-4)
+    assert widget.save_button.enabled and widget.reset_contrast_button.enabled
+    assert widget.params_panel.lambda_tv.enabled
+
+
+def test_stop_mid_run_keeps_last_state(viewer, widget, qtbot):
+    add_dysco3(viewer)
+    widget.params_panel.n_iter.value = 10000
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.progress.value >= 3 and bool(fused_layers(viewer)), timeout=30000)
+    widget.stop()
+    qtbot.waitUntil(lambda: not widget.running, timeout=5000)
+    res = widget.result
+    assert res is not None and 0 < res.iterations < 10000
+    assert "Stopped at iteration" in widget.progress_label.value
+    np.testing.assert_array_equal(viewer.layers["fused Dy"].data, res.maps["Dy"])
+    assert len(res.costs["haadf"]) == res.iterations
+    assert widget.run_button.enabled
+
+
+@pytest.mark.parametrize("case", ["no_haadf", "mismatch", "outside", "no_elements"])
+def test_bad_inputs_show_a_message_and_start_nothing(viewer, widget, case):
+    if case == "no_haadf":
+        add_dysco3(viewer, names=ELEMENTS)
+        expected = "No HAADF"
+    elif case == "mismatch":
+        add_dysco3(viewer, shapes={"Dy": 200})
+        expected = "Shape mismatch: 'Dy' is 200 x 256 px"
+    elif case == "outside":
+        add_dysco3(viewer)
+        draw_region(viewer, widget, 300, 400, 300, 400)
+        expected = "outside the HAADF image"
+    else:
+        add_dysco3(viewer)
+        for row in widget.inputs._rows.values():
+            row.use.value = False
+        expected = "No elemental map selected"
+    assert not widget.run_button.enabled
+    assert expected in widget.status.value
+    assert widget.run() is False
+    assert expected in widget.status.value
+    assert not widget.running and not fused_layers(viewer)
+
+
+def test_viewer_stays_responsive_during_a_run(viewer, widget, qtbot):
+    import time
+
+    from qtpy.QtCore import QTimer
+
+    add_dysco3(viewer)
+    widget.params_panel.n_iter.value = 10000
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=30000)  # past numba loading
+    timer.start()
+    qtbot.wait(2000)
+    timer.stop()
+    assert widget.running
+    widget.stop()
+    qtbot.waitUntil(lambda: not widget.running, timeout=5000)
+    gaps = np.diff(ticks)
+    # 100 ticks expected; a blocked event loop gives a handful with long gaps
+    assert len(ticks) > 40 and gaps.max() < 0.5, (len(ticks), gaps.max())
+
+
+def test_run_again_replaces_or_keeps_previous_layers(viewer, widget, qtbot):
+    add_dysco3(viewer)
+    widget.params_panel.n_iter.value = 5
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    first = viewer.layers["fused Dy"]
+    first.colormap = "gray"  # the user's choice survives the next run
+    first.contrast_limits = (0.1, 0.5)
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    assert len(fused_layers(viewer)) == 3 and viewer.layers["fused Dy"] is first
+    assert first.colormap.name == "gray" and tuple(first.contrast_limits) == (0.1, 0.5)
+    widget.reset_contrast_button.changed.emit(True)
+    assert tuple(first.contrast_limits) == pytest.approx((first.data.min(), first.data.max()))
+    widget.keep_previous.value = True
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    names = sorted(ly.name for ly in fused_layers(viewer))
+    assert "fused Dy (run 2)" in names and "fused Dy" in names and len(names) == 6
+    # fused layers are never offered as inputs
+    assert all(not ly.name.startswith("fused") for ly, _ in widget.inputs.selected())
+
+
+def test_removing_an_input_layer_mid_run_stops_cleanly(viewer, widget, qtbot):
+    add_dysco3(viewer)
+    widget.params_panel.n_iter.value = 10000
+    assert widget.run()
+    qtbot.waitUntil(lambda: bool(fused_layers(viewer)), timeout=30000)
+    viewer.layers.remove("O")
+    qtbot.waitUntil(lambda: not widget.running, timeout=5000)
+    assert "input layer 'O' was removed" in widget.status.value
+    assert widget.result is not None
+
+
+def test_closing_the_viewer_mid_run_ends_the_worker(qtbot):
+    v = napari.Viewer(show=False)
+    w = FusionWidget(v)
+    v.window.add_dock_widget(w, name="Fuse chemical maps")
+    add_dysco3(v)
+    w.params_panel.n_iter.value = 10000
+    assert w.run()
+    worker = w._worker
+    qtbot.waitUntil(lambda: w.progress.value > 0, timeout=30000)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        v.close()
+    assert not w.running
+
+
+def test_save_writes_hdf5_and_tiff(viewer, widget, qtbot, tmp_path):
+    io = pytest.importorskip("fusedem.io")
+    add_dysco3(viewer)
+    with pytest.raises(ValueError, match="run the fusion first"):
+        widget.save(tmp_path / "none.h5")
+    widget.params_panel.n_iter.value = 4
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    (h5,) = widget.save(tmp_path / "fused.h5")
+    back = io.load_result(h5)
+    np.testing.assert_allclose(back.maps["Dy"], widget.result.maps["Dy"])
+    assert len(back.costs["tv"]) == 4
+    paths = widget.save(tmp_path / "fused.tif")
+    assert all(Path(p).exists() for p in paths)
+    with pytest.raises(FileExistsError):
+        widget.save(tmp_path / "fused.h5")
+
+
+def test_screenshots_mid_run_and_at_the_end(viewer, qtbot):
+    """Whole-window screenshots for a human to look at (tests/screenshots/, git-ignored)."""
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.resize(1400, 950)
+    widget = FusionWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Fuse chemical maps")
+    add_dysco3(viewer)
+    draw_region(viewer, widget, 40, 200, 30, 230)
+    viewer.layers.selection.active = viewer.layers["HAADF"]
+    viewer.reset_view()
+    widget.params_panel.n_iter.value = 10000
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.progress.value > 300, timeout=60000)
+    viewer.window.screenshot(str(SHOTS / "fusion_mid_run.png"), canvas_only=False)
+    assert widget.running
+    widget.stop()
+    qtbot.waitUntil(lambda: not widget.running, timeout=10000)
+    widget.params_panel.n_iter.value = 30
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    viewer.window.screenshot(str(SHOTS / "fusion_end.png"), canvas_only=False)
+    assert (SHOTS / "fusion_end.png").stat().st_size > 10000
