@@ -274,13 +274,36 @@ def test_screenshots_mid_run_and_at_the_end(viewer, qtbot):
     viewer.reset_view()
     widget.params_panel.n_iter.value = 10000
     assert widget.run()
-    qtbot.waitUntil(lambda: widget.progress.value > 300, timeout=60000)
-    viewer.window.screenshot(str(SHOTS / "fusion_mid_run.png"), canvas_only=False)
+    qtbot.waitUntil(lambda: widget.progress.value > 1500, timeout=60000)
+    viewer.window.screenshot(str(SHOTS / "fusion_mid_run.png"), canvas_only=False, flash=False)
     assert widget.running
     widget.stop()
     qtbot.waitUntil(lambda: not widget.running, timeout=10000)
     widget.params_panel.n_iter.value = 30
     assert widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=30000)
-    viewer.window.screenshot(str(SHOTS / "fusion_end.png"), canvas_only=False)
+    viewer.window.screenshot(str(SHOTS / "fusion_end.png"), canvas_only=False, flash=False)
     assert (SHOTS / "fusion_end.png").stat().st_size > 10000
+
+
+def test_dysco3_sample_through_the_plugin_manifest(viewer, qtbot):
+    """The manifest's sample data and dock widget work together (metadata contract)."""
+    try:
+        viewer.open_sample("fusedem", "dysco3")
+    except Exception as exc:  # the sample-data contribution belongs to the IO work
+        pytest.skip(f"fusedem sample data not available: {exc}")
+    _, widget = viewer.window.add_plugin_dock_widget("fusedem", "Fuse chemical maps")
+    assert isinstance(widget, FusionWidget)
+    assert widget.inputs.haadf.value is viewer.layers["HAADF"]
+    assert [s for _, s in widget.inputs.selected()] == list(ELEMENTS)
+    layer = widget.select_region_layer()
+    layer.data = [np.array([[10, 20], [10, 120], [90, 120], [90, 20]], float)]
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    data = _data()
+    ref = fusedem.fuse(data["HAADF"][10:91, 20:121],
+                       {e: data[e][10:91, 20:121] for e in ELEMENTS}, fusedem.FusionParams())
+    for e in ELEMENTS:
+        np.testing.assert_allclose(viewer.layers[f"fused {e}"].data, ref.maps[e],
+                                   rtol=1e-5, atol=1e-6)
+        assert "sample data" in viewer.layers[f"fused {e}"].metadata["fusedem"]["source"]

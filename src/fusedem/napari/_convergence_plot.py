@@ -31,7 +31,7 @@ class ConvergencePlot(Container):
     of milliseconds of the GUI thread).
     """
 
-    def __init__(self, min_interval: float = 0.4) -> None:
+    def __init__(self, min_interval: float = 0.25) -> None:
         self.min_interval = min_interval
         self._drawn_at = -float("inf")
         self.log_scale = CheckBox(

@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import napari
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
 from ..elements import element_symbol_or_none
+from ._ui import text_label
 
 _HAADF_NAME = re.compile(r"^\s*(HAADF|ADF|HAADF[-_ ]?STEM)\b", re.IGNORECASE)
 #: Roles that are never inputs of a fusion.
@@ -97,11 +98,10 @@ class InputsPanel(Container):
         )
         self.elements_box = Container(labels=False)
         self.elements_box.margins = (0, 0, 0, 0)
-        self.hint = Label(value="")
         super().__init__(
             labels=True,
-            widgets=[Label(value="<b>Inputs</b>"), self.haadf,
-                     Label(value="Elemental maps:"), self.elements_box],
+            widgets=[text_label("Inputs", bold=True), self.haadf,
+                     text_label("Elemental maps (tick to fuse; symbol):"), self.elements_box],
         )
         self.haadf.changed.connect(self._on_haadf)
         self.refresh()
@@ -142,7 +142,7 @@ class InputsPanel(Container):
                 self.elements_box.pop()
             self.elements_box.extend(rows)
         if not rows:
-            self.elements_box.append(Label(value="<i>no 2-D image layers besides the HAADF</i>"))
+            self.elements_box.append(text_label("<i>no 2-D image layers besides the HAADF</i>"))
         self._on_change()
 
     def selected(self) -> list[tuple[Any, str | None]]:

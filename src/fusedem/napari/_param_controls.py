@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton, SpinBox
 
 from ..params import TV_SOLVERS, WEIGHTINGS, FusionParams
+from ._ui import text_label
 
 #: Preset choices shown in the panel: label -> preset key of FusionParams.preset.
 PRESET_CHOICES: dict[str, str] = {
@@ -41,6 +42,13 @@ def _float(name: str, label: str, lo: float, hi: float, step: float) -> FloatSpi
     return FloatSpinBox(name=name, label=label, min=lo, max=hi, step=step, tooltip=_TIPS[name])
 
 
+def _pair(label: str, switch: CheckBox, value: FloatSpinBox) -> Container:
+    """One labelled row: an on/auto checkbox followed by the value it enables."""
+    row = Container(layout="horizontal", labels=False, label=label, widgets=[switch, value])
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
 class ParamControls(Container):
     """All solver parameters as magicgui widgets; :meth:`params` builds a FusionParams."""
 
@@ -63,10 +71,10 @@ class ParamControls(Container):
                                  tooltip=_TIPS["n_iter_tv"])
         self.weighting = ComboBox(name="weighting", label="weighting", choices=list(WEIGHTINGS),
                                   tooltip=_TIPS["weighting"])
-        self.haadf_auto = CheckBox(name="lambda_haadf_auto", text="λ HAADF auto (1/n)",
+        self.haadf_auto = CheckBox(name="lambda_haadf_auto", text="auto (1/n)",
                                    tooltip=_TIPS["lambda_haadf"])
         self.lambda_haadf = _float("lambda_haadf", "λ HAADF", 0.001, 10.0, 0.01)
-        self.threshold_on = CheckBox(name="background_threshold_on", text="background threshold",
+        self.threshold_on = CheckBox(name="background_threshold_on", text="on",
                                      tooltip=_TIPS["background_threshold"])
         self.background_threshold = _float("background_threshold", "threshold", 0.0, 0.99, 0.01)
         self.tv_solver = ComboBox(name="tv_solver", label="TV solver", choices=list(TV_SOLVERS),
@@ -77,11 +85,13 @@ class ParamControls(Container):
         super().__init__(
             name="parameters", labels=True,
             widgets=[
-                Label(value="<b>Parameters</b>"),
+                text_label("Parameters", bold=True),
                 self.preset, self.reset_button,
                 self.lambda_chem, self.lambda_tv, self.gamma, self.eps, self.n_iter,
-                self.n_iter_tv, self.weighting, self.haadf_auto, self.lambda_haadf,
-                self.threshold_on, self.background_threshold, self.tv_solver, self.warm_start_tv,
+                self.n_iter_tv, self.weighting,
+                _pair("λ HAADF", self.haadf_auto, self.lambda_haadf),
+                _pair("bg threshold", self.threshold_on, self.background_threshold),
+                self.tv_solver, self.warm_start_tv,
             ],
         )
         self.set_params(FusionParams())

@@ -14,7 +14,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, Container, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QEvent, QObject, QTimer
 
@@ -25,6 +25,7 @@ from ._fused_layers import FusedLayers
 from ._fusion_inputs import InputsPanel
 from ._param_controls import ParamControls
 from ._run_controller import MIN_INTERVAL, RunPlan, StopFlag, result_from_state, stream
+from ._ui import text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
 
@@ -53,7 +54,7 @@ class FusionWidget(Container):
             "Create (or select) the 'fusion region' Shapes layer and draw a rectangle: "
             "the fusion then runs inside it only. No rectangle = whole image."))
         self.whole_button = PushButton(text="Whole image", tooltip="Delete the region rectangles.")
-        self.region_label = Label(value="")
+        self.region_label = text_label()
         self.params_panel = ParamControls()
         self.keep_previous = CheckBox(text="keep previous results", tooltip=(
             "Keep the fused layers of earlier runs (renamed '... (run k)') instead of replacing "
@@ -62,8 +63,8 @@ class FusionWidget(Container):
         self.stop_button = PushButton(text="Stop", enabled=False, tooltip=(
             "Stop after the current iteration and keep the last state as the result."))
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
-        self.progress_label = Label(value="")
-        self.status = Label(value="")
+        self.progress_label = text_label()
+        self.status = text_label()
         self.plot = ConvergencePlot()
         self.reset_contrast_button = PushButton(text="Reset contrast", enabled=False, tooltip=(
             "Fit the contrast limits of the fused layers to their data."))
@@ -72,15 +73,13 @@ class FusionWidget(Container):
         row = partial(Container, layout="horizontal", labels=False)
         super().__init__(scrollable=True, labels=False, widgets=[
             self.inputs,
-            Label(value="<b>Region</b>"), row(widgets=[self.region_button, self.whole_button]),
+            text_label("Region", bold=True), row(widgets=[self.region_button, self.whole_button]),
             self.region_label, self.params_panel, self.keep_previous,
             row(widgets=[self.run_button, self.stop_button]),
             self.progress, self.progress_label, self.status,
-            Label(value="<b>Convergence</b>"), self.plot,
+            text_label("Convergence", bold=True), self.plot,
             row(widgets=[self.reset_contrast_button, self.save_button]),
         ])
-        for lab in (self.status, self.progress_label, self.region_label):
-            lab.native.setWordWrap(True)
         self.fused = FusedLayers(napari_viewer)
         self.result: solver.FusionResult | None = None
         self._plan: RunPlan | None = None
@@ -93,6 +92,7 @@ class FusionWidget(Container):
         self._close_watcher: _CloseWatcher | None = None
         self._run_inputs: list[Any] = []
         self._in_frame = False
+        self._hide_inputs = False
         self._pending: solver.FusionState | None = None
         self.region_button.changed.connect(self.select_region_layer)
         self.whole_button.changed.connect(self._clear_region)
@@ -229,11 +229,14 @@ class FusionWidget(Container):
                          placement=plan.placement, meta={
                              "role": "fused", "params": plan.params.to_dict(),
                              "region": plan.crop.describe()})
+        # new fused layers are shown over the HAADF: hide the noisy input maps once
+        self._hide_inputs = not self.fused.layers
         self._set_running(True)
         self._outcome = ""
         self.plot.clear()
         self.progress.max, self.progress.value = plan.params.n_iter, 0
-        self.progress_label.value = f"starting… ({plan.crop.describe()})"
+        self.progress_label.value = f"starting on the {plan.crop.describe()}…"
+        self._say("")
         self._watch_close()
         self._started = time.perf_counter()
         worker.start()
@@ -275,6 +278,10 @@ class FusionWidget(Container):
         self.fused.update(state.maps, {s: {
             "Z": z, "costs": costs, "source": plan.sources.get(s, ""),
             "iteration": state.iteration, "n_iter": state.n_iter} for s, z in plan.elements.items()})
+        if self._hide_inputs:
+            self._hide_inputs = False
+            for layer in self._run_inputs[1:]:
+                layer.visible = False
         self.progress.value = state.iteration
         pbar = getattr(self._worker, "pbar", None)
         if pbar is not None:
@@ -303,7 +310,7 @@ class FusionWidget(Container):
             end = ("Done" if state.iteration >= state.n_iter
                    else f"Stopped at iteration {state.iteration} of {state.n_iter}")
             self.progress_label.value = (f"{end}: {state.iteration} iterations in "
-                                         f"{state.elapsed:.1f} s ({plan.crop.describe()}).")
+                                         f"{state.elapsed:.1f} s on the {plan.crop.describe()}.")
         else:
             self.progress_label.value = "Stopped before the first update: nothing to keep."
         self.save_button.enabled = self.result is not None
