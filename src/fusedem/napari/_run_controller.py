@@ -9,35 +9,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numba
 import numpy as np
 
-from ..elements import atomic_number
-from ..params import FusionParams
 from ..solver import FusionResult, FusionState, channel_weights, haadf_model
-from ._crop import Crop
+from ._run_plan import RunPlan
 
 #: Seconds between two frames sent to the viewer.
 MIN_INTERVAL = 0.1
-
-
-@dataclass
-class RunPlan:
-    """Validated inputs of a run: cropped arrays (copies) and where the outputs go."""
-
-    haadf: np.ndarray  #: (ny, nx) crop of the HAADF
-    maps: dict[str, np.ndarray]  #: element -> (ny, nx) crop, in the panel's order
-    params: FusionParams
-    crop: Crop
-    placement: dict[str, Any]  #: scale / translate / units for the output layers
-    sources: dict[str, str] = field(default_factory=dict)  #: 'HAADF'/element -> layer/file
-
-    @property
-    def elements(self) -> dict[str, int]:
-        return {s: atomic_number(s) for s in self.maps}
 
 
 class StopFlag:

@@ -16,31 +16,19 @@ import napari
 import numpy as np
 from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton
 from napari.qt.threading import create_worker
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QTimer
 
 from .. import solver
 from ._convergence_plot import ConvergencePlot
-from ._crop import REGION_LAYER_NAME, Crop, crop_for, crop_translate
+from ._crop import REGION_LAYER_NAME, Crop
 from ._fused_layers import FusedLayers
 from ._fusion_inputs import InputsPanel
 from ._param_controls import ParamControls
-from ._run_controller import MIN_INTERVAL, RunPlan, StopFlag, result_from_state, stream
-from ._ui import text_label
+from ._run_controller import MIN_INTERVAL, StopFlag, result_from_state, stream
+from ._run_plan import RunPlan, check_inputs, make_plan
+from ._ui import CloseWatcher, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
-
-
-class _CloseWatcher(QObject):
-    """Calls ``callback`` when the watched window receives its Close event."""
-
-    def __init__(self, callback: Any) -> None:
-        super().__init__()
-        self._callback = callback
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Close:
-            self._callback()
-        return False
 
 
 class FusionWidget(Container):
@@ -89,7 +77,7 @@ class FusionWidget(Container):
         self._run_id = 0
         self._started = 0.0
         self._outcome = ""
-        self._close_watcher: _CloseWatcher | None = None
+        self._close_watcher: CloseWatcher | None = None
         self._run_inputs: list[Any] = []
         self._in_frame = False
         self._hide_inputs = False
@@ -144,28 +132,9 @@ class FusionWidget(Container):
     # ---- validation ------------------------------------------------------------------
     def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
         """Raise ValueError with a message for the panel unless the inputs can run."""
-        haadf = self.inputs.haadf.value
-        if haadf is None:
-            raise ValueError("No HAADF image: open the HAADF image of the scan "
-                             "(e.g. File > Open Sample > fusedem) and choose it above.")
-        chosen = self.inputs.selected()
-        if not chosen:
-            raise ValueError("No elemental map selected: tick at least one element layer.")
-        seen: dict[str, str] = {}
-        for layer, sym in chosen:
-            if sym is None:
-                raise ValueError(f"Type the element symbol of layer '{layer.name}' (e.g. Dy).")
-            if sym in seen:
-                raise ValueError(f"Element {sym} is ticked twice ('{seen[sym]}' and "
-                                 f"'{layer.name}'): untick one.")
-            seen[sym] = layer.name
-            if layer.data.shape != haadf.data.shape:
-                (a, b), (c, d) = layer.data.shape, haadf.data.shape
-                raise ValueError(f"Shape mismatch: '{layer.name}' is {a} x {b} px but the "
-                                 f"HAADF '{haadf.name}' is {c} x {d} px; the maps must come "
-                                 "from the same scan.")
-        crop = crop_for(haadf, self._region_layer())
-        return haadf, [(ly, s) for ly, s in chosen], crop, self.params_panel.params()
+        haadf, chosen = self.inputs.haadf.value, self.inputs.selected()
+        chosen, crop = check_inputs(haadf, chosen, self._region_layer())
+        return haadf, chosen, crop, self.params_panel.params()
 
     def _revalidate(self, *_: Any) -> None:
         if not self._ready or self.running:
@@ -185,21 +154,8 @@ class FusionWidget(Container):
 
     def _make_plan(self) -> RunPlan:
         haadf, chosen, crop, params = self._check()
-        ys, xs = crop.slices
-        placement = {"scale": tuple(haadf.scale[-2:]), "translate": crop_translate(haadf, crop),
-                     "units": tuple(haadf.units[-2:])}
-
-        def source(layer: Any) -> str:
-            info = (layer.metadata or {}).get("fusedem") or {}
-            return str(info.get("source") or layer.source.path or layer.name)
-
         self._run_inputs = [haadf] + [ly for ly, _ in chosen]
-        return RunPlan(
-            haadf=np.array(haadf.data[ys, xs]),
-            maps={s: np.array(ly.data[ys, xs]) for ly, s in chosen},
-            params=params, crop=crop, placement=placement,
-            sources={"HAADF": source(haadf), **{s: source(ly) for ly, s in chosen}},
-        )
+        return make_plan(haadf, chosen, crop, params)
 
     # ---- running -----------------------------------------------------------------
     def run(self) -> bool:
@@ -330,7 +286,7 @@ class FusionWidget(Container):
     def _watch_close(self) -> None:
         window = self.native.window()
         if self._close_watcher is None and window is not self.native:
-            self._close_watcher = _CloseWatcher(self._on_viewer_closing)
+            self._close_watcher = CloseWatcher(self._on_viewer_closing)
             window.installEventFilter(self._close_watcher)
 
     def _on_viewer_closing(self) -> None:
