@@ -67,6 +67,6 @@ def make_plan(haadf: Any, chosen: list[tuple[Any, str]], crop: Crop,
         maps={s: np.array(ly.data[ys, xs]) for ly, s in chosen},
         params=params, crop=crop,
         placement={"scale": tuple(haadf.scale[-2:]), "translate": crop_translate(haadf, crop),
-                   "units": tuple(haadf.units[-2:])},
+                   "units": tuple(getattr(haadf, "units", ("pixel", "pixel"))[-2:])},
         sources={"HAADF": _source(haadf), **{s: _source(ly) for ly, s in chosen}},
     )
