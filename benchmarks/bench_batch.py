@@ -61,8 +61,14 @@ def jobs_for(paths: list[Path], outdir: Path) -> list[Job]:
 
 
 def run_sequential(paths, outdir, settings) -> dict:
+    import numba
+
+    threads = numba.get_num_threads()
     t0 = time.perf_counter()
-    outs = [run_job(j, settings) for j in jobs_for(paths, outdir)]
+    try:
+        outs = [run_job(j, settings) for j in jobs_for(paths, outdir)]
+    finally:
+        numba.set_num_threads(threads)
     wall = time.perf_counter() - t0
     return _stats(outs, wall)
 
@@ -146,12 +152,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{params.n_iter} iterations, {cores} cores, python {sys.version.split()[0]}")
         modes = {
             "sequential": lambda out: run_sequential(paths, out, Settings(params.to_dict(), str(out))),
+            "sequential, 1 numba thread": lambda out: run_sequential(
+                paths, out, Settings(params.to_dict(), str(out), numba_threads=1)),
             f"fusedem default ({cores} proc x 1 numba thr)": lambda out: run_cluster(
                 paths, out, Settings(params.to_dict(), str(out), numba_threads=1), cores),
             "LocalCluster(2 proc, numba default)": lambda out: run_cluster(
                 paths, out, Settings(params.to_dict(), str(out)), 2),
         }
         run_sequential(paths[:1], tmp / "warm", Settings(params.to_dict(), str(tmp / "warm")))
+        print(f"load average (1 min) before: {os.getloadavg()[0]:.2f}")
         results: dict[str, list[dict]] = {}
         k = 0
         for rep in range(a.repeats):
@@ -160,23 +169,27 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(name, []).append(fn(tmp / f"out{k}"))
                 print(f"  run {rep + 1}/{a.repeats} {name}: {results[name][-1]['wall']:.1f} s", flush=True)
     report(results, a.n)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {cores} cores "
+          "(other processes on the machine inflate every number)")
     return 0
 
 
 def report(results: dict[str, list[dict]], n: int) -> None:
     med = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
+    best = {name: min(r["wall"] for r in runs) for name, runs in results.items()}
     base = med["sequential"]["wall"]
-    print(f"\n{'mode':<38} {'batch s':>8} {'speed-up':>8} {'s/dataset':>9} {'fusion s':>9} {'IO s':>6}"
+    print(f"\n{'mode':<38} {'batch s':>8} {'best s':>7} {'speed-up':>8} {'s/dataset':>9} {'fusion s':>9} {'IO s':>6}"
           f" {'start s':>7} {'warm s':>7} {'task ms':>7} {'total s':>8} {'vs seq':>6}")
     for name, m in med.items():
         total = m.get("total", m["wall"])
-        print(f"{name:<38} {m['wall']:>8.1f} {base / m['wall']:>7.2f}x {m['wall'] / n:>9.2f} "
+        print(f"{name:<38} {m['wall']:>8.1f} {best[name]:>7.1f} {base / m['wall']:>7.2f}x {m['wall'] / n:>9.2f} "
               f"{m['fusion']:>9.1f} {m['io']:>6.1f} {m.get('startup', 0):>7.1f} {m.get('warmup', 0):>7.1f} "
               f"{1e3 * m.get('per_task', 0):>7.1f} {total:>8.1f} {base / total:>5.2f}x")
-    print("\nbatch s: submit -> last result (workers warm); total s adds cluster start-up, worker "
+    pickled = max(m.get("pickled", 0) for m in med.values())
+    print("\nbatch s (median; best s: fastest run): submit -> last result (workers warm); total s adds cluster start-up, worker "
           "warm-up\n(imports + numba cache load in each fresh process) and the no-op round trips; "
           "fusion/IO s: summed over\njobs (CPU-seconds inside fuse() vs load+save); task ms: one "
-          f"no-op task round trip. Bytes pickled per job: {med[next(iter(list(med)[1:]))].get('pickled', 0):.0f}.")
+          f"no-op task round trip. Bytes pickled per job (Job + Settings + Outcome): {pickled:.0f}.")
 
 
 if __name__ == "__main__":

@@ -183,3 +183,15 @@ def test_info_text_and_json(tmp_path):
     bad = fusedem_cli("info", junk)
     assert bad.returncode == 1 and str(junk) in bad.stderr
     no_traceback(bad)
+
+
+def test_inputs_embedded_or_referenced(tmp_path):
+    proc = fusedem_cli("fuse", DYSCO3, "-o", tmp_path / "a", "--n-iter", 2, "-q")
+    assert proc.returncode == 0, proc.stderr
+    full = fusedem.io.load_result(tmp_path / "a" / "PTO_Trilayer_dataset_fused.h5")
+    np.testing.assert_array_equal(full.inputs["Dy"], np.load(DYSCO3)["Dy"])
+    proc = fusedem_cli("fuse", DYSCO3, "-o", tmp_path / "b", "--n-iter", 2, "-q", "--no-inputs")
+    assert proc.returncode == 0, proc.stderr
+    slim = fusedem.io.load_result(tmp_path / "b" / "PTO_Trilayer_dataset_fused.h5")
+    assert slim.inputs == {} and slim.metadata["input_names"] == ["HAADF", "Sc", "Dy", "O"]
+    assert slim.metadata["sources"] == [str(DYSCO3)]

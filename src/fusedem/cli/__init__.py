@@ -34,6 +34,8 @@ def _io_options(p: argparse.ArgumentParser) -> None:
                    metavar="SYM,SYM", help="elements to fuse, in this order (default: all maps)")
     p.add_argument("--crop", metavar="y0:y1,x0:x1", help="fuse only this region (pixels, half-open)")
     p.add_argument("--format", choices=FORMATS + ("tif",), help="output format (default h5)")
+    p.add_argument("--no-inputs", dest="store_inputs", action="store_false",
+                   help="do not copy the raw input maps into HDF5 results (the source path is kept)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute and replace existing outputs (default: keep complete ones)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
@@ -88,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         if args.command == "fuse":
             from ._fuse import run_fuse
 

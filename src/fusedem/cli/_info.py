@@ -69,8 +69,14 @@ def run_info(args: argparse.Namespace) -> int:
             extra = f"  range {ly['range']}" if "range" in ly else ""
             role = ly["role"] + (f" {ly['element']}" if ly["element"] else "")
             print(f"    {ly['name']:<16} {role:<16} {shape:<14} {ly['dtype']:<8}{extra}")
-        ready = ds.haadf is not None and ds.element_maps
-        print("  ready to fuse" if ready else "  not ready to fuse: needs a HAADF image and elemental maps")
+        fused = [ly for ly in ds.layers if ly.role == "fused"]
+        if fused:
+            p = fused[0].metadata.get("params") or {}
+            print("  a fusedem result; parameters: " + ", ".join(f"{k}={v}" for k, v in p.items()))
+        elif ds.haadf is not None and ds.element_maps:
+            print("  ready to fuse")
+        else:
+            print("  not ready to fuse: needs a HAADF image and elemental maps")
     if args.json:
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2))
     return status

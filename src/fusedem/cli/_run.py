@@ -32,8 +32,17 @@ class Run:
     t0: float = field(default_factory=time.perf_counter)
 
 
-def expand_patterns(patterns: list[str]) -> tuple[list[str], list[Outcome]]:
-    """Files named or matched by glob patterns (in order, without duplicates)."""
+def _own_output(path: str, outdir: Path | None) -> bool:
+    p = Path(path)
+    return (outdir is not None and p.parent.resolve() == outdir.resolve()
+            and p.stem.endswith("_fused") and p.suffix in (".h5", ".tif"))
+
+
+def expand_patterns(patterns: list[str], outdir: Path | None = None) -> tuple[list[str], list[Outcome]]:
+    """Files named or matched by glob patterns (in order, without duplicates).
+
+    Glob matches that are this run's own outputs (``OUTDIR/*_fused.h5|tif``) are left out.
+    """
     found: list[str] = []
     missing: list[Outcome] = []
     for pat in patterns:
@@ -41,7 +50,7 @@ def expand_patterns(patterns: list[str]) -> tuple[list[str], list[Outcome]]:
             hits = sorted(glob.glob(pat, recursive=True))
             if not hits:
                 missing.append(Outcome(pat, "failed", f"{pat}: no file matches this pattern"))
-            found += hits
+            found += [h for h in hits if not _own_output(h, outdir)]
         elif Path(pat).exists():
             found.append(pat)
         else:
@@ -85,7 +94,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
     if fmt not in FORMATS:
         raise UsageError(f"{src or '--format'}: format must be one of {FORMATS}, got {fmt!r}")
 
-    sources, missing = expand_patterns(args.inputs)
+    sources, missing = expand_patterns(args.inputs, Path(args.output))
     if not sources and not missing:
         raise UsageError("no inputs given")
     stems = unique_stems(sources)
@@ -96,14 +105,15 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
-    text = params_toml(params, elements=elements, crop=crop, fmt=fmt,
-                       comment=[f"command: fusedem {' '.join(sys.argv[1:])}" if sys.argv[1:] else ""])
+    argv = getattr(args, "argv", None) or []
+    command = [f"command: fusedem {' '.join(map(str, argv))}"] if argv else []
+    text = params_toml(params, elements=elements, crop=crop, fmt=fmt, comment=command)
     _check_previous(outdir / PARAMS_FILE, text, args.overwrite)
     write_text_atomic(outdir / PARAMS_FILE, text)
     settings = Settings(
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
-        overwrite=args.overwrite, numba_threads=numba_threads,
+        overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
     )
     return Run(settings, params, list(zip(sources, stems)), missing, args.quiet)
 

@@ -32,6 +32,7 @@ class Settings:
     crop: Crop | None = None
     overwrite: bool = False
     numba_threads: int | None = None  #: per process; None keeps numba's default
+    store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,8 @@ def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop) -> list[st
     # an existing output is invalid or --overwrite was given (run_job decided):
     # save_result replaces it atomically
     paths = _io().save_result(
-        out, result, inputs={"HAADF": bh, **raw}, sources=(job.label,),
+        out, result, inputs={"HAADF": bh, **raw} if settings.store_inputs else ["HAADF", *raw],
+        sources=(job.label,),
         scale=scale, units=units, translate=translate, fmt=settings.fmt, overwrite=True,
     )
     return [str(p) for p in paths]
