@@ -141,3 +141,40 @@ def test_stack_frames_become_jobs(tmp_path, monkeypatch):
                        n_iter=2)
     np.testing.assert_allclose(res.maps["Dy"], ref.maps["Dy"], atol=1e-6)
     assert _task.run_job(ex.jobs[0], settings).status == "skipped"
+
+
+def test_interrupted_batch_leaves_only_complete_outputs_and_resumes(tmp_path):
+    """Ctrl-C (SIGINT to the process group) mid-batch: exit 130, no partial files, resume finishes."""
+    import os
+    import signal
+    import time
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(12):
+        np.savez(d / f"s{i:02d}.npz", **synthetic(shape=(160, 160), seed=i))
+    out = tmp_path / "out"
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "fusedem.cli"]
+    args = ["batch", str(d / "*.npz"), "-o", str(out), "--workers", "2", "--n-iter", "150", "-q"]
+    proc = subprocess.Popen(cmd + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*_fused.h5")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    done = sorted(out.glob("*_fused.h5"))
+    if proc.returncode == 130:
+        assert "interrupted" in err and 0 < len(done) < 12
+    else:  # the batch was quicker than the signal
+        assert proc.returncode == 0, err
+    for p in done:  # every output that exists is complete
+        assert fusedem.io.load_result(p).params["n_iter"] == 150
+    again = fusedem_cli(*args[:-1])
+    assert again.returncode == 0, again.stderr
+    assert f"{12 - len(done)} done, {len(done)} skipped" in again.stdout
+    assert len(list(out.glob("*_fused.h5"))) == 12

@@ -56,8 +56,9 @@ def test_demo_writes_maps_png_and_params(tmp_path):
     assert img.ndim == 3 and img.shape[0] > img.shape[1] > 300  # one row per element + HAADF
     assert img[..., :3].std() > 0.05  # not blank
     assert params_from_file(out / "fusedem_params.toml") == fusedem.FusionParams.preset("dysco3", n_iter=4)
-    again = fusedem_cli("demo", "-o", out, "-q")
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    again = fusedem_cli("demo", "-o", out, "-q")  # `make demo` twice works
+    assert again.returncode == 0 and again.stdout == "", again.stderr
+    assert fusedem.io.load_result(out / "dysco3_fused.h5").params["n_iter"] == 30
 
 
 def test_fuse_tutorial_h5_and_npz(tmp_path):

@@ -68,17 +68,19 @@ def comparison_figure(haadf: np.ndarray, raw: dict[str, np.ndarray], result, pat
     return path
 
 
-def run_demo(outdir: Path = Path("demo_output"), *, n_iter: int | None = None,
-             overwrite: bool = False, quiet: bool = False) -> int:
-    """Fuse the bundled sample with the 'dysco3' preset; returns an exit status."""
+def run_demo(outdir: Path = Path("demo_output"), *, n_iter: int | None = None, quiet: bool = False) -> int:
+    """Fuse the bundled sample with the 'dysco3' preset; returns an exit status.
+
+    Re-running replaces the demo's own three files (the run is deterministic).
+    """
     from . import fuse, io
     from .cli._config import PARAMS_FILE, params_toml, write_text_atomic
     from .params import FusionParams
 
     outdir = Path(outdir)
     h5, png = outdir / "dysco3_fused.h5", outdir / "dysco3_raw_vs_fused.png"
-    if h5.exists() and not overwrite:
-        print(f"fusedem demo: {h5} exists; pass --overwrite or choose another -o", file=sys.stderr)
+    if outdir.exists() and not outdir.is_dir():
+        print(f"fusedem demo: {outdir} exists and is not a folder", file=sys.stderr)
         return 2
     params = FusionParams.preset("dysco3", **({"n_iter": n_iter} if n_iter else {}))
     t0 = time.perf_counter()

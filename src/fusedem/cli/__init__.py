@@ -77,10 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-stats", action="store_true", help="skip value ranges (faster on big files)")
 
-    p = sub.add_parser("demo", help="fuse the bundled DyScO3 sample; write maps and a PNG")
+    p = sub.add_parser("demo", help="fuse the bundled DyScO3 sample; write maps and a PNG (replaces earlier demo files)")
     p.add_argument("-o", "--output", default="demo_output", metavar="OUTDIR")
     p.add_argument("--n-iter", type=int, default=None, metavar="N", help="outer iterations (default: preset)")
-    p.add_argument("--overwrite", action="store_true", help="replace earlier demo outputs")
     p.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -105,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_info(args)
         from ..demo import run_demo
 
-        return run_demo(Path(args.output), n_iter=args.n_iter, overwrite=args.overwrite, quiet=args.quiet)
+        return run_demo(Path(args.output), n_iter=args.n_iter, quiet=args.quiet)
     except UsageError as exc:
         print(f"fusedem: error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -45,15 +46,31 @@ def open_client(scheduler: str | None, workers: int | None, dashboard: str | Non
             yield client
         return
     n = workers or machine_cores()
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True,
-        dashboard_address=dashboard, silence_logs=logging.ERROR,
-    )
+    # Worker processes inherit an ignored SIGINT, so Ctrl-C reaches only this
+    # process, which then closes the cluster cleanly (no worker tracebacks).
+    with _sigint_ignored():
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True,
+            dashboard_address=dashboard, silence_logs=logging.ERROR,
+        )
     with cluster, Client(cluster) as client:
         if not quiet:
             where = f", dashboard {client.dashboard_link}" if dashboard else ""
             print(f"local Dask cluster: {n} worker processes{where}", file=sys.stderr)
         yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def run_batch(args: argparse.Namespace) -> int:
