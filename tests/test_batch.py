@@ -61,8 +61,14 @@ def cluster():
 def test_batch_mixed_inputs_local_cluster(inputs, tmp_path):
     out = tmp_path / "out"
     proc = fusedem_cli("batch", inputs / "*.npz", inputs / "truncated.h5", inputs / "absent.h5",
-                       "-o", out, "--workers", 2, "--n-iter", 3)
+                       "-o", out, "--workers", 2, "--n-iter", 3, "--report", tmp_path / "r.json")
     assert proc.returncode == 1, proc.stderr
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"] == {"done": 3, "failed": 4}
+    assert {r["input"] for r in report["results"] if r["status"] == "done"} == {
+        str(inputs / f"good{i}.npz") for i in range(3)}
     assert "Traceback" not in proc.stderr
     assert "3 done, 0 skipped (already complete), 4 failed" in proc.stderr
     failed = proc.stderr.split("failed:")[1]

@@ -38,6 +38,8 @@ def _io_options(p: argparse.ArgumentParser) -> None:
                    help="do not copy the raw input maps into HDF5 results (the source path is kept)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute and replace existing outputs (default: keep complete ones)")
+    p.add_argument("--report", type=Path, metavar="JSON",
+                   help="also write the summary (each input: status, reason, outputs) as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
     add_param_options(p)
 

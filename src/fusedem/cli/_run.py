@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import sys
 import time
 from collections import Counter
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ..params import FusionParams
 from ._config import (
-    FORMATS, PARAMS_FILE, UsageError, format_crop, params_toml, parse_crop, read_config,
+    FORMATS, PARAMS_FILE, UsageError, params_toml, parse_crop, read_config,
     resolve_params, write_text_atomic,
 )
 from ._task import Outcome, Settings
@@ -28,6 +29,7 @@ class Run:
     inputs: list[tuple[str, str]]  #: (source, output stem)
     missing: list[Outcome]  #: inputs that matched no file
     quiet: bool
+    report: Path | None = None  #: JSON summary file (--report)
     outcomes: list[Outcome] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -115,7 +117,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
     )
-    return Run(settings, params, list(zip(sources, stems)), missing, args.quiet)
+    return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
 
 
 def _symbols(names: list[str]) -> list[str]:
@@ -176,6 +178,10 @@ def summarise(run: Run) -> int:
             print(f"  {o.message}", file=sys.stderr)
     if not run.quiet or failed:
         print(line, file=sys.stderr if failed else sys.stdout)
-    if run.settings.crop is not None and not run.quiet:
-        print(f"crop {format_crop(run.settings.crop)} applied")
+    if run.report is not None:
+        rows = [{"input": o.label, "status": o.status, "message": o.message, "outputs": o.outputs,
+                 "seconds": round(o.seconds, 3)} for o in run.outcomes]
+        write_text_atomic(run.report, json.dumps(
+            {"counts": dict(counts), "wall_seconds": round(wall, 3), "outdir": outdir, "results": rows},
+            indent=1) + "\n")
     return EXIT_FAILED if failed else EXIT_OK
