@@ -178,7 +178,7 @@ def test_truncated_and_corrupt_files(tmp_path):
     ({"HAADF": np.ones((8, 8)), "Dy": np.ones((8, 9))}, "different shapes"),
     ({"HAADF": np.ones((8, 8)), "Dy": np.array(["a", "b"])}, "not numeric"),
     ({"HAADF": np.ones((8, 8)), "Dy": np.array([{"a": 1}, None], dtype=object)}, "non-numeric"),
-    ({"HAADF": np.ones((8, 8)), "Dy": np.ones((2, 8, 8))}, "2-D map")])
+    ({"HAADF": np.ones((8, 8)), "Dy": np.ones((2, 8, 8))}, r"different shapes \(HAADF 8x8, Dy 2x8x8\)")])
 def test_bad_bundles(tmp_path, arrays, message):
     p = tmp_path / "bad.npz"
     np.savez(p, **arrays)
@@ -309,3 +309,28 @@ def test_load_extracts_listed_elements_unless_asked_not_to():
     p = VENDOR / "bruker_TEM_HAADF_EDS_64x64.bcf"
     assert list(load(p).element_maps) == ["Cu", "O", "Pd", "Ti"]
     assert load(p, extract=False).element_maps == {}
+
+
+def test_bundle_with_3d_frame_series(tmp_path):
+    rng = np.random.default_rng(2)
+    p = tmp_path / "series.npz"
+    np.savez(p, HAADF=rng.random((4, 10, 12)), Fe=rng.random((4, 10, 12)), scale=0.5, units="nm")
+    ds = load(p)
+    fe = ds.element_maps["Fe"]
+    assert fe.data.shape == (4, 10, 12)
+    assert fe.scale == (1.0, 0.5, 0.5) and fe.units == ("frame", "nm", "nm")
+    np.savez(p, HAADF=rng.random((4, 10, 12)), Fe=rng.random((3, 10, 12)))
+    with pytest.raises(ReadError, match=r"different shapes \(HAADF 4x10x12, Fe 3x10x12\)"):
+        load(p)
+    np.savez(p, HAADF=rng.random((2, 4, 10, 12)), Fe=rng.random((2, 4, 10, 12)))
+    with pytest.raises(ReadError, match="expected a 2-D map or a 3-D series of frames"):
+        load(p)
+
+
+def test_result_keeps_the_element_order(tmp_path):
+    res = _result()
+    res = FusionResult(**{**res.__dict__, "maps": {"O": res.maps["O"], "Dy": res.maps["Dy"]}})
+    out = tmp_path / "ordered.h5"
+    save_result(out, res, inputs={"HAADF": np.ones((12, 10)), "O": np.ones((12, 10)), "Dy": np.ones((12, 10))})
+    back = load_result(out)
+    assert list(back.maps) == ["O", "Dy"] and list(back.inputs) == ["HAADF", "O", "Dy"]

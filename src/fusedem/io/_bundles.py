@@ -105,8 +105,13 @@ def _layers_from_arrays(source: str, arrays: dict[str, Any], calib: dict, extra_
             continue
         check_numeric(source, name, arr)
         role, sym = kind
+        kw = dict(calib)
+        if np.ndim(arr) == 3:  # a series of frames (frame, ny, nx)
+            kw = {"scale": (1.0,) + tuple(calib.get("scale", (1.0, 1.0))),
+                  "units": ("frame",) + tuple(calib.get("units", ("pixel", "pixel"))),
+                  "translate": (0.0,) + tuple(calib.get("translate", (0.0, 0.0)))}
         layers.append(DatasetLayer(name=sym or name, data=arr, role=role, element=sym,
-                                   metadata={"original_name": name, **(extra_md or {})}, **calib))
+                                   metadata={"original_name": name, **(extra_md or {})}, **kw))
     return layers
 
 

@@ -140,15 +140,16 @@ def check_numeric(source: str, name: str, arr: Any) -> Any:
 
 
 def check_bundle(source: str, layers: list[DatasetLayer], *, need_maps: bool = True) -> None:
-    """Validate a map bundle: 2-D numeric arrays of one shape and at least one element map."""
+    """Validate a map bundle: 2-D maps (or 3-D frame series) of one shape, at least one element map."""
     if not layers:
         raise ReadError(f"{source}: no HAADF image or element maps found")
     for ly in layers:
-        if len(ly.data.shape) != 2:
-            raise ReadError(f"{source}: {ly.name!r} has shape {tuple(ly.data.shape)}; expected a 2-D map")
+        if len(ly.data.shape) not in (2, 3):
+            raise ReadError(f"{source}: {ly.name!r} has shape {tuple(ly.data.shape)}; expected a 2-D map "
+                            "or a 3-D series of frames (frame, ny, nx)")
     shapes = {ly.name: tuple(ly.data.shape) for ly in layers}
     if len(set(shapes.values())) > 1:
-        desc = ", ".join(f"{k} {v[0]}x{v[1]}" for k, v in shapes.items())
+        desc = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items())
         raise ReadError(f"{source}: maps have different shapes ({desc}); all must match the HAADF")
     if need_maps and not any(ly.role == "element" for ly in layers):
         names = ", ".join(shapes)

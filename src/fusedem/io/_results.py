@@ -127,7 +127,7 @@ def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: 
 
         with h5py.File(tmp, "w") as f:
             f.attrs.update(attrs)
-            g = f.create_group("maps")
+            g = f.create_group("maps", track_order=True)  # keep the element order
             for sym, a in arrays.items():
                 ds = g.create_dataset(sym, data=a, compression="gzip", compression_opts=4)
                 if elements and sym in elements:
@@ -140,7 +140,7 @@ def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: 
             for name, curve in (costs or {}).items():
                 c.create_dataset(name, data=np.asarray(curve, dtype=np.float64))
             if isinstance(inputs, Mapping):
-                gi = f.create_group("inputs")
+                gi = f.create_group("inputs", track_order=True)
                 for name, a in inputs.items():
                     gi.create_dataset(str(name), data=np.asarray(a), compression="gzip")
 
