@@ -23,7 +23,8 @@ test: $(STAMP) sysdeps
 	bash tools/run_tests.sh
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_solver.py
+	$(PY) benchmarks/bench_solver.py --quick
+	$(PY) benchmarks/bench_batch.py --quick
 
 clean:
 	rm -rf $(VENV) demo_output build dist
