@@ -204,18 +204,7 @@ def tv_output(y, p, q, lam, x):
     for t in nb.prange(n * ny):
         e = t // ny
         i = t % ny
-        for j in range(nx):
-            l = np.float32(0.0)
-            if i < ny - 1:
-                l += p[e, i, j]
-            if i > 0:
-                l -= p[e, i - 1, j]
-            if j < nx - 1:
-                l += q[e, i, j]
-            if j > 0:
-                l -= q[e, i, j - 1]
-            v = y[e, i, j] - lam32 * l
-            x[e, i, j] = v if v > 0 else np.float32(0.0)
+        _x_row(y, p, q, e, i, lam32, x[e, i])
 
 
 def tv_prox(y, lam, n_inner, p, q, r, s, x, momentum=True, warm=False, block=32):
