@@ -13,7 +13,7 @@ from fusedem import FusionParams, FusionResult
 from fusedem.io import ReadError, classify_name, load, load_result, save_result, sniff
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "fusedem" / "data"
-VENDOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "vendor"
+from shared_data import VENDOR  # noqa: E402
 needs_vendor = pytest.mark.skipif(not VENDOR.is_dir(), reason=f"vendor test files not present ({VENDOR})")
 
 

@@ -13,7 +13,7 @@ napari = pytest.importorskip("napari")
 pytestmark = pytest.mark.gui
 
 ROOT = Path(__file__).resolve().parents[1]
-VENDOR = ROOT.parent / "shared" / "data" / "vendor"
+from shared_data import VENDOR  # noqa: E402
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 needs_vendor = pytest.mark.skipif(not VENDOR.is_dir(), reason=f"vendor test files not present ({VENDOR})")
 

@@ -16,7 +16,7 @@ from fusedem import FusionParams, fuse, iterate
 sys.path.insert(0, str(Path(__file__).parent))
 from phantoms import grain_phantom, measure, psnr  # noqa: E402
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "shared/data/tutorial/published_algorithm_outputs"
+from shared_data import PUBLISHED  # noqa: E402
 
 
 def _tutorial(name):

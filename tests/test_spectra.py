@@ -17,9 +17,7 @@ from fusedem.spectra import (
     sum_spectrum,
 )
 
-VENDOR = Path(__file__).resolve().parents[2] / "shared" / "data" / "vendor"
-if not VENDOR.is_dir():  # layout of the shared workspace: <root>/main, <root>/shared
-    VENDOR = Path("/work/shared/data/vendor")
+from shared_data import VENDOR  # noqa: E402
 
 # Reference energies (keV), typed from the X-ray data booklet, independent of
 # the database the code uses: (Kα, Kβ).
