@@ -1,6 +1,7 @@
 """SpectrumWidget in a real napari viewer (run under Xvfb)."""
 from __future__ import annotations
 
+import time
 from math import log, sqrt
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def test_extract_from_synthetic_layer(viewer, si, qtbot):
     assert list(w.plan) == ["Ti", "Fe"] and w.plan["Fe"].line == "Ka"
     assert "Ti Kα" in w.status.value and "Fe Kα" in w.status.value
     w.extract_button.native.click()
+    assert w.busy and not w.extract_button.enabled and not w.progress.native.isHidden()
+    assert "Extracting Ti, Fe from 'EDS'" in w.job_status.value
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)  # the result comes from the worker
+    assert w.extract_button.enabled and w.progress.native.isHidden()
+    assert "Extracted Ti, Fe from 'EDS' (counts)" in w.job_status.value
     ti, fe = viewer.layers["Ti"], viewer.layers["Fe"]
     for ly, el, z in ((ti, "Ti", 22), (fe, "Fe", 26)):
         md = ly.metadata["fusedem"]
@@ -89,7 +95,9 @@ def test_extract_from_synthetic_layer(viewer, si, qtbot):
 
     # re-extract with 2x2 binning: the same layers are updated, not duplicated
     w.binning.value = 2
-    w.extract()
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    assert "2×2 binned" in w.job_status.value
     assert [ly.name for ly in viewer.layers].count("Ti") == 1 and len(viewer.layers) == 4
     assert viewer.layers["Ti"].data.shape == (12, 16)
     np.testing.assert_allclose(viewer.layers["Ti"].scale, (4.0, 4.0))
@@ -107,11 +115,13 @@ def test_bad_and_overlapping_elements_are_reported(viewer, si, qtbot):
     assert w.plan["Ti"].overlaps == ("Ba",) and "overlaps" in w.status.value
     SHOTS.mkdir(exist_ok=True)
     viewer.window._qt_window.resize(1280, 860)
+    qtbot.waitUntil(lambda: not w.summing, timeout=10000)
     qtbot.wait(100)
     viewer.window.screenshot(str(SHOTS / "spectrum_widget_overlap.png"), canvas_only=False)
     w.elements_edit.value = "H"
     assert not w.plan and "no X-ray line" in w.status.value
-    assert w.extract() == [] and "Nothing to extract" in w.status.value
+    assert w.extract() is False and "Nothing to extract" in w.job_status.value
+    assert not w.busy and w.extract_button.enabled
 
 
 def test_layer_without_calibration_or_eels(viewer):
@@ -119,7 +129,7 @@ def test_layer_without_calibration_or_eels(viewer):
     bad = _metadata(energy_axis={"offset": 0.0, "scale": 0.0, "units": "keV", "axis": 0})
     viewer.add_image(data, name="uncalibrated", metadata=bad)
     w = SpectrumWidget(viewer)
-    assert "not calibrated" in w.status.value and w.extract() == []
+    assert "not calibrated" in w.status.value and w.extract() is False
     viewer.add_image(data, name="eels", metadata=_metadata(signal_type="EELS"))
     w.layer_combo.value = viewer.layers["eels"]
     assert "EDS only" in w.status.value
@@ -143,7 +153,9 @@ def test_bruker_file_end_to_end_with_screenshot(viewer, qtbot):
     w.layer_combo.value = si
     assert sorted(w.elements) == ["Cu", "O", "Pd", "Ti"]  # listed in the file
     assert {lw.label for lw in w.plan.values()} == {"Cu_Ka", "O_Ka", "Pd_La", "Ti_Ka"}
-    layers = w.extract()
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy and not w.summing, timeout=30000)
+    layers = w.extracted
     assert [ly.name for ly in layers] == w.elements
     for ly in layers:
         assert ly.data.shape == (64, 64) and (ly.data >= 0).all()
@@ -157,3 +169,83 @@ def test_bruker_file_end_to_end_with_screenshot(viewer, qtbot):
     path = SHOTS / "spectrum_widget_bruker_TEM.png"
     viewer.window.screenshot(str(path), canvas_only=False)
     assert path.stat().st_size > 10_000
+
+
+def _slow_blocks(cube: np.ndarray, delay: float, fail: bool = False):
+    """A dask array over ``cube`` whose every chunk takes ``delay`` s to 'read' (a big file
+    on a slow disk), or fails like a truncated file."""
+    da = pytest.importorskip("dask.array")
+
+    def read(block: np.ndarray) -> np.ndarray:
+        time.sleep(delay)
+        if fail:
+            raise OSError("truncated file: chunk unreadable")
+        return block
+
+    return da.from_array(cube, chunks=(100, 32, 32)).map_blocks(read, dtype=cube.dtype)
+
+
+def test_lazy_cube_is_summed_and_extracted_in_a_worker(viewer, qtbot):
+    """The sum spectrum and the maps of a slow lazy cube come from workers while a QTimer
+    in the main thread keeps ticking; the maps equal those of the in-memory cube."""
+    from qtpy.QtCore import QTimer
+
+    from fusedem.spectra import EnergyAxis, extract_maps, plan_lines
+
+    cube, _ = _si_layer_data(64, 64)
+    lazy = _slow_blocks(cube, delay=0.25)
+    # hidden, as the reader adds spectrum images: napari never slices it in the main thread
+    layer = viewer.add_image(lazy, name="EDS", metadata=_metadata(), visible=False)
+    plan_lines(["Ti"], EnergyAxis.from_dict(_metadata()["fusedem"]["energy_axis"]))  # load the line DB
+    w = SpectrumWidget(viewer)  # starts summing the spectrum in a worker
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    assert w.summing and "summing the spectrum" in w.plot.ax.texts[0].get_text()
+    w.elements_edit.value = "Ti Fe"
+    assert list(w.plan) == ["Ti", "Fe"]  # the plan does not wait for the spectrum
+    assert w.extract() and w.busy
+    qtbot.waitUntil(lambda: not w.busy and not w.summing, timeout=30000)
+    took = time.perf_counter() - t0
+    timer.stop()
+    print(f"lazy cube: {took:.2f} s, {len(ticks)} ticks, longest gap {np.diff([t0, *ticks]).max():.3f} s")
+    assert took > 1.0  # long enough that a blocked event loop would show
+    gaps = np.diff([t0, *ticks])
+    assert len(ticks) > 0.5 * took / 0.02 and gaps.max() < 0.4, (len(ticks), gaps.max(), took)
+    assert len(w.plot.ax.lines) >= 1  # the spectrum arrived and was drawn
+    ref = extract_maps(cube, EnergyAxis.from_dict(_metadata()["fusedem"]["energy_axis"]),
+                       ["Ti", "Fe"], axis=0, beam_energy_kv=200.0)
+    for el in ("Ti", "Fe"):
+        np.testing.assert_allclose(viewer.layers[el].data, ref.maps[el], rtol=1e-6)
+    assert layer.visible is False and "(reading the file)" not in w.job_status.value
+
+
+def test_a_newer_extraction_supersedes_a_running_one(viewer, si, qtbot):
+    w = SpectrumWidget(viewer)
+    w.elements_edit.value = "Ti Fe"
+    assert w.extract()  # binning 1 ...
+    w.binning.value = 2
+    assert w.extract()  # ... superseded before its result could arrive
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    qtbot.wait(200)  # let the first worker's late signals arrive too
+    assert [ly.name for ly in viewer.layers].count("Ti") == 1
+    assert viewer.layers["Ti"].data.shape == (12, 16) and "2×2 binned" in w.job_status.value
+
+
+def test_read_errors_are_shown_in_the_panel(viewer, qtbot):
+    cube, _ = _si_layer_data(64, 64)
+    viewer.add_image(_slow_blocks(cube, 0.0, fail=True), name="EDS", metadata=_metadata(),
+                     visible=False)
+    w = SpectrumWidget(viewer)
+    qtbot.waitUntil(lambda: not w.summing, timeout=10000)
+    assert "Could not read the spectrum image: OSError: truncated file" in w.job_status.value
+    assert "could not read the spectrum" in w.plot.ax.texts[0].get_text()
+    w.elements_edit.value = "Ti"
+    assert "Ti Kα" in w.status.value  # the line plan still works
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    assert "Extraction failed: OSError: truncated file" in w.job_status.value
+    assert w.extract_button.enabled and "Ti" not in viewer.layers

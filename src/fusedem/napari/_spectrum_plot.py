@@ -63,16 +63,18 @@ class SpectrumPlot(Container):
         lines: Mapping[str, LineWindows] = {},
         colors: Mapping[str, tuple] = {},
         beam_energy_kv: float | None = None,
+        message: str = "no spectrum image selected",
     ) -> None:
         """Draw ``spectrum`` (n,) against ``energies_kev`` (n,) and the ``lines`` windows.
 
-        ``colors`` maps element -> RGBA of its layer colormap. None spectrum: empty plot.
+        ``colors`` maps element -> RGBA of its layer colormap. None spectrum: an empty plot
+        showing ``message``.
         """
         ax = self.ax
         ax.clear()
         self._style()
         if spectrum is None or energies_kev is None:
-            ax.text(0.5, 0.5, "no spectrum image selected", color=_FG, ha="center",
+            ax.text(0.5, 0.5, message, color=_FG, wrap=True, ha="center",
                     va="center", transform=ax.transAxes, fontsize=8)
             self.canvas.draw()
             return

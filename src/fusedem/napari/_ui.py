@@ -1,9 +1,12 @@
 """Small magicgui helpers shared by the fusion panel's modules."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from magicgui.widgets import Label
+from napari.qt.threading import create_worker
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QSizePolicy
 
@@ -27,3 +30,52 @@ class CloseWatcher(QObject):
         if event.type() == QEvent.Close:
             self._callback()
         return False
+
+
+class Jobs:
+    """napari thread workers by kind ('sum', 'extract' …): only the newest job of a kind
+    reports back, so the result of a superseded job is ignored.
+
+    ``alive()`` says whether the owning widget still exists (a worker may finish after its
+    dock was deleted). Errors go to the job's ``failed`` callback, never re-raised.
+    """
+
+    def __init__(self, alive: Callable[[], bool]) -> None:
+        self._alive = alive
+        self._ids: dict[str, int] = {}
+        self._workers: dict[str, Any] = {}
+
+    def running(self, kind: str) -> bool:
+        """True while the newest job of ``kind`` has not finished."""
+        return kind in self._workers
+
+    def start(self, kind: str, fn: Callable[..., Any], *args: Any,
+              done: Callable[[Any], None], failed: Callable[[BaseException], None],
+              finished: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        """Run ``fn(*args, **kwargs)`` in a worker; the panel shows its own progress.
+
+        (No ``_progress`` activity bar: two of them at once, e.g. summing and extracting,
+        hung napari 0.9's activity dialog in its nested ``processEvents``.)
+        """
+        job = self._ids[kind] = self._ids.get(kind, 0) + 1
+        old = self._workers.get(kind)
+        if old is not None:
+            old.quit()  # a running function cannot be interrupted: its result is dropped
+        current = partial(self._current, kind, job)
+        worker = create_worker(fn, *args, _start_thread=False,
+                               _connect={"errored": lambda e: current() and failed(e)},
+                               **kwargs)
+        worker.returned.connect(lambda v: current() and done(v))
+        worker.finished.connect(partial(self._finished, kind, job, finished))
+        self._workers[kind] = worker
+        worker.start()
+
+    def _current(self, kind: str, job: int) -> bool:
+        return self._ids.get(kind) == job and self._alive()
+
+    def _finished(self, kind: str, job: int, callback: Callable[[], None] | None) -> None:
+        if self._ids.get(kind) != job:
+            return
+        self._workers.pop(kind, None)
+        if callback is not None and self._alive():
+            callback()

@@ -8,13 +8,18 @@ widget. All maths is in :mod:`fusedem.spectra`; this module only wires it to nap
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton
+from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, LineEdit, ProgressBar,
+                              PushButton)
 from napari.layers import Image
 from napari.utils.colormaps import ensure_colormap
+from qtpy.QtCore import QTimer
 
 from ..elements import normalize_symbol
 from ..spectra import (
@@ -27,6 +32,7 @@ from ..spectra import (
     sum_spectrum,
 )
 from ._spectrum_plot import SpectrumPlot, line_label
+from ._ui import Jobs
 from .layers import ELEMENT_COLORMAPS, ELEMENT_OPACITY
 
 _ERR, _OK, _WARN = "#ff7b7b", "#9ad29a", "#ffc66b"
@@ -49,14 +55,42 @@ def parse_elements(text: str) -> list[str]:
     return [t for t in re.split(r"[,;\s]+", text or "") if t]
 
 
+def _lazy(data: Any) -> bool:
+    """True for a dask (lazily read) array."""
+    return type(data).__module__.startswith("dask")
+
+
+def _error_text(exc: BaseException) -> str:
+    """The message of ``exc`` for the panel (type name too unless it is a ValueError)."""
+    msg = str(exc) or type(exc).__name__
+    return msg if isinstance(exc, ValueError) else f"{type(exc).__name__}: {msg}"
+
+
+def _seconds(t: float) -> str:
+    """'12.3 s', '0.04 s'."""
+    return f"{t:.1f} s" if t >= 1 else f"{t:.2f} s"
+
+
 class SpectrumWidget(Container):
-    """Dock panel: summed spectrum with line windows, element list, Extract button."""
+    """Dock panel: summed spectrum with line windows, element list, Extract button.
+
+    Summing the spectrum and extracting the maps run in napari thread workers (a large
+    or lazily read file never freezes the viewer); each job is tagged, and the result of
+    a superseded job (another layer chosen, a newer Extract) is ignored.
+    """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self._viewer = napari_viewer
         self._cache: dict[int, np.ndarray] = {}  # id(layer.data) -> sum spectrum
         self._current: Any = None
         self.plan: dict[str, LineWindows] = {}
+        self.extracted: list[Image] = []  #: layers written by the last extraction
+        self._jobs = Jobs(self._alive)
+        self._summing: int | None = None  # id(layer.data) being summed
+        self._sum_error: dict[int, str] = {}
+        self._started = 0.0
+        self._job_text = ""
+        self._axis: EnergyAxis | None = None
         self.layer_combo = ComboBox(label="spectrum image", choices=self._spectrum_layers,
                                     tooltip="EDS spectrum-image layer (opened from .emd/.bcf …)")
         self.elements_edit = LineEdit(label="elements", tooltip=(
@@ -75,10 +109,16 @@ class SpectrumWidget(Container):
         self.status = Label(value="")
         self.extract_button = PushButton(text="Extract maps", tooltip=(
             "Add (or update) one image layer per element, in counts, named by its symbol."))
+        self.progress = ProgressBar(min=0, max=0, visible=False, label="working")
+        self.job_status = Label(value="")
         super().__init__(widgets=[self.layer_combo, self.elements_edit, self.beam,
                                   self.resolution, self.binning, self.plot, self.status,
-                                  self.extract_button])
-        self.status.native.setWordWrap(True)
+                                  self.extract_button, self.progress, self.job_status])
+        for label in (self.status, self.job_status):
+            label.native.setWordWrap(True)
+        self._ticker = QTimer()
+        self._ticker.setInterval(250)
+        self._ticker.timeout.connect(self._tick)
         self.layer_combo.changed.connect(self._on_layer)
         for w in (self.elements_edit, self.beam, self.resolution):
             w.changed.connect(self._replan)
@@ -100,12 +140,23 @@ class SpectrumWidget(Container):
         """The typed element tokens."""
         return parse_elements(self.elements_edit.value)
 
+    @property
+    def busy(self) -> bool:
+        """True while an extraction runs."""
+        return self._jobs.running("extract")
+
+    @property
+    def summing(self) -> bool:
+        """True while the sum spectrum of the chosen layer is being computed."""
+        return self._jobs.running("sum")
+
     def set_elements(self, elements: list[str]) -> None:
         """Replace the element list (updates the plot)."""
         self.elements_edit.value = " ".join(elements)
 
     def _on_layer(self, layer: Image | None) -> None:
         if layer is not self._current and layer is not None:
+            self._sum_error.pop(id(layer.data), None)  # chosen again: try reading again
             md = _fusedem_md(layer)
             beam = md.get("beam_energy_kv", md.get("beam_energy_keV"))
             res = md.get("energy_resolution_eV", md.get("resolution_ev"))
@@ -119,11 +170,24 @@ class SpectrumWidget(Container):
         self._current = layer
         self._replan()
 
-    def _spectrum(self, layer: Image) -> np.ndarray:
+    def _spectrum(self, layer: Image) -> np.ndarray | None:
+        """The cached sum spectrum of ``layer``; None (and a worker started) when not ready."""
         key = id(layer.data)
-        if key not in self._cache:
-            self._cache = {key: sum_spectrum(layer.data, axis=self._energy_axis(layer).axis)}
-        return self._cache[key]
+        if key in self._cache:
+            return self._cache[key]
+        if self._summing != key and key not in self._sum_error:
+            self._summing = key
+            self._jobs.start("sum", sum_spectrum, layer.data, axis=self._energy_axis(layer).axis,
+                             done=partial(self._on_sum, key),
+                             failed=partial(self._on_sum_error, key))
+        return None
+
+    def _on_sum(self, key: int, spectrum: np.ndarray) -> None:
+        self._cache = {key: spectrum}
+        self._summing = None
+        layer = self.layer_combo.value
+        if layer is not None and id(layer.data) == key:
+            self._draw(layer)
 
     def _replan(self, *_: Any) -> None:
         """Re-choose lines/windows for the typed elements and redraw the plot."""
@@ -150,10 +214,20 @@ class SpectrumWidget(Container):
                 problems.append(str(exc))
         if good:
             self.plan = plan_lines(good, axis, **self._settings())
-        self.plot.show(axis.energies_kev(), self._spectrum(layer), self.plan,
+        self._axis = axis
+        self._draw(layer)
+        self._report(problems)
+
+    def _draw(self, layer: Image) -> None:
+        spectrum = self._spectrum(layer)
+        if spectrum is None:
+            err = self._sum_error.get(id(layer.data))
+            msg = (f"could not read the spectrum:\n{err}" if err else
+                   f"summing the spectrum of {np.prod(layer.data.shape[1:]):,} pixels…")
+            return self.plot.show(None, None, message=msg)
+        self.plot.show(self._axis.energies_kev(), spectrum, self.plan,
                        {el: self._color(i) for i, el in enumerate(self.plan)},
                        self._settings()["beam_energy_kv"])
-        self._report(problems)
 
     def _settings(self) -> dict[str, Any]:
         return {"beam_energy_kv": float(self.beam.value) or None,
@@ -171,33 +245,83 @@ class SpectrumWidget(Container):
             return self._say(f"{lines}. ⚠ {'; '.join(overlaps)}: maps include both lines.", _WARN)
         self._say(lines, _OK)
 
-    def _say(self, text: str, color: str) -> None:
-        self.status.value = text
-        self.status.native.setStyleSheet(f"color: {color};")
+    def _say(self, text: str, color: str, label: Label | None = None) -> None:
+        label = label or self.status
+        label.value = text
+        label.native.setStyleSheet(f"color: {color};")
 
     @staticmethod
     def _color(i: int) -> tuple[float, ...]:
         cmap = ELEMENT_COLORMAPS[i % len(ELEMENT_COLORMAPS)]
         return tuple(float(c) for c in ensure_colormap(cmap).colors[-1])
 
+    # ------------------------------------------------------------------ workers
+    def _alive(self) -> bool:
+        try:
+            self.native.objectName()
+        except RuntimeError:  # the dock was deleted with its viewer
+            return False
+        return True
+
+    def _on_sum_error(self, key: int, exc: BaseException) -> None:
+        self._summing = None
+        self._sum_error[key] = _error_text(exc)
+        layer = self.layer_combo.value
+        if layer is not None and id(layer.data) == key:
+            self._draw(layer)
+        self._say(f"Could not read the spectrum image: {_error_text(exc)}", _ERR, self.job_status)
+
+    def _on_extract_error(self, exc: BaseException) -> None:
+        self._ticker.stop()
+        self._say(f"Extraction failed: {_error_text(exc)}", _ERR, self.job_status)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.extract_button.enabled = not busy
+        self.progress.visible = busy
+        if busy:
+            self._started = time.perf_counter()
+            self._ticker.start()
+        else:
+            self._ticker.stop()
+
+    def _tick(self) -> None:
+        self._say(f"{self._job_text} {time.perf_counter() - self._started:.0f} s", "",
+                  self.job_status)
+
     # ------------------------------------------------------------------ extraction
-    def extract(self, *_: Any) -> list[Image]:
-        """Extract the maps of the typed elements; add or update their layers."""
+    def extract(self, *_: Any) -> bool:
+        """Start extracting the maps of the typed elements in a worker thread.
+
+        Returns False (with a message in the panel) when there is nothing to extract. The
+        layers are added or updated when the worker returns (see :attr:`extracted`); a
+        newer call supersedes a running one.
+        """
         layer = self.layer_combo.value
         if layer is None or not self.plan:
-            self._say("Nothing to extract: choose a spectrum image and valid elements.", _ERR)
-            return []
-        axis = self._energy_axis(layer)
-        try:
-            res = extract_maps(layer.data, axis, list(self.plan), axis=axis.axis,
-                               binning=int(self.binning.value), **self._settings())
-        except ValueError as exc:
-            self._say(str(exc), _ERR)
-            return []
-        out = [self._put_layer(layer, res, el, i) for i, el in enumerate(res.elements)]
-        self._say(f"Extracted {', '.join(res.elements)} (counts, binning {res.binning}) "
-                  f"from '{layer.name}'.", _OK)
-        return out
+            self._say("Nothing to extract: choose a spectrum image and valid elements.", _ERR,
+                      self.job_status)
+            return False
+        axis, elements = self._energy_axis(layer), list(self.plan)
+        lazy = " (reading the file)" if _lazy(layer.data) else ""
+        self._job_text = f"Extracting {', '.join(elements)} from '{layer.name}'{lazy}…"
+        self._set_busy(True)
+        self._say(self._job_text, "", self.job_status)
+        self._jobs.start("extract", extract_maps, layer.data, axis, elements, axis=axis.axis,
+                         binning=int(self.binning.value), **self._settings(),
+                         done=partial(self._on_extracted, layer), failed=self._on_extract_error,
+                         finished=partial(self._set_busy, False))
+        return True
+
+    def _on_extracted(self, layer: Image, res: ExtractedMaps) -> None:
+        """Main thread: add or update the element layers of a finished extraction."""
+        self._ticker.stop()
+        if layer not in self._viewer.layers:
+            return self._say(f"'{layer.name}' was closed during the extraction: nothing added.",
+                             _WARN, self.job_status)
+        self.extracted = [self._put_layer(layer, res, el, i) for i, el in enumerate(res.elements)]
+        binned = f", {res.binning}×{res.binning} binned" if res.binning > 1 else ""
+        self._say(f"Extracted {', '.join(res.elements)} from '{layer.name}' (counts{binned}) "
+                  f"in {_seconds(time.perf_counter() - self._started)}.", _OK, self.job_status)
 
     def _put_layer(self, si: Image, res: ExtractedMaps, el: str, i: int) -> Image:
         md = res.layer_metadata(el, source=_fusedem_md(si).get("source"))
