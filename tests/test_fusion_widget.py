@@ -307,3 +307,89 @@ def test_dysco3_sample_through_the_plugin_manifest(viewer, qtbot):
         np.testing.assert_allclose(viewer.layers[f"fused {e}"].data, ref.maps[e],
                                    rtol=1e-5, atol=1e-6)
         assert "sample data" in viewer.layers[f"fused {e}"].metadata["fusedem"]["source"]
+
+
+def test_auto_lambda_haadf_shows_one_over_the_ticked_element_count(viewer, widget):
+    add_dysco3(viewer)
+    panel = widget.params_panel
+    assert panel.haadf_auto.value and not panel.lambda_haadf.enabled
+    assert panel.lambda_haadf.value == pytest.approx(1 / 3, abs=1e-3)
+    assert panel.params().lambda_haadf is None  # auto: the solver's 1/n, not the shown value
+    widget.inputs._rows[id(viewer.layers["O"])].use.value = False
+    assert panel.lambda_haadf.value == pytest.approx(0.5)
+    panel.haadf_auto.value = False  # manual: starts from the auto value, then editable
+    assert panel.lambda_haadf.enabled and panel.params().lambda_haadf == pytest.approx(0.5)
+    panel.lambda_haadf.value = 0.8
+    assert panel.params().lambda_haadf == pytest.approx(0.8)
+    widget.inputs._rows[id(viewer.layers["O"])].use.value = True
+    assert panel.lambda_haadf.value == pytest.approx(0.8)  # a manual value is kept
+    panel.haadf_auto.value = True
+    assert panel.lambda_haadf.value == pytest.approx(1 / 3, abs=1e-3)
+    assert panel.params() == fusedem.FusionParams() and panel.preset.value == "custom"
+
+
+def test_docked_panel_starts_at_its_top_and_fits_its_width(viewer, qtbot):
+    from qtpy.QtCore import QRect
+
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.resize(1400, 950)
+    widget = FusionWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Fuse chemical maps")
+    add_dysco3(viewer)
+    qtbot.wait(50)
+    viewer.window.screenshot(str(SHOTS / "fusion_docked.png"), canvas_only=False, flash=False)
+    scroll = widget.scroll
+    assert dock.isAncestorOf(scroll) and scroll.isAncestorOf(widget.inputs.native)
+    assert scroll.verticalScrollBar().value() == 0 and scroll.verticalScrollBar().maximum() > 0
+    heading = widget.body[0].native  # the "Inputs" heading, shown whole
+    assert "Inputs" in widget.body[0].value
+    top_left = heading.mapTo(scroll.viewport(), heading.rect().topLeft())
+    assert heading.height() > 0 and top_left.y() >= 0
+    assert scroll.viewport().rect().contains(QRect(top_left, heading.size()))
+    assert widget.body.native.width() <= scroll.viewport().width()  # nothing cut on the right
+
+
+def _series(data: dict, n: int) -> dict:
+    """(n, ny, nx) frame series: frame k is the DyScO3 scan shifted by 9 k pixels."""
+    return {k: np.stack([np.roll(v, 9 * f, axis=1) for f in range(n)]) for k, v in data.items()}
+
+
+@pytest.mark.parametrize("case", ["all_series", "mixed"])
+def test_frame_series_fuse_the_frame_shown_by_the_slider(viewer, widget, qtbot, case):
+    data = _data()
+    series = _series(data, 4)
+    for name in ("HAADF", *ELEMENTS):
+        role = "haadf" if name == "HAADF" else "element"
+        meta = {"fusedem": {"role": role, "source": "series.h5",
+                            **({"element": name} if role == "element" else {})}}
+        if name == "HAADF" or case == "all_series":
+            viewer.add_image(series[name], name=name, scale=(1.0, *SCALE),
+                             translate=(0.0, *TRANSLATE), metadata=meta)
+        else:  # mixed: 2-D maps with a HAADF series whose last two dims agree
+            viewer.add_image(data[name], name=name, scale=SCALE, translate=TRANSLATE,
+                             metadata=meta)
+    assert [s for _, s in widget.inputs.selected()] == list(ELEMENTS)
+    viewer.dims.set_current_step(0, 2)
+    assert "frame 2 (0–3)" in widget.status.value and widget.run_button.enabled
+    y0, y1, x0, x1 = 30, 94, 40, 120
+    draw_region(viewer, widget, y0, y1, x0, x1)
+    widget.params_panel.n_iter.value = 3
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    assert "Done" in widget.progress_label.value and "of frame 2 (0–3)" in widget.progress_label.value
+    maps = series if case == "all_series" else data
+    ref = fusedem.fuse(series["HAADF"][2, y0:y1, x0:x1],
+                       {e: (maps[e][2] if case == "all_series" else maps[e])[y0:y1, x0:x1]
+                        for e in ELEMENTS}, widget.params_panel.params())
+    for e in ELEMENTS:
+        layer = viewer.layers[f"fused {e}"]
+        assert layer.ndim == 2 and layer.metadata["fusedem"]["frame"] == 2
+        np.testing.assert_allclose(layer.data, ref.maps[e], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(layer.scale, SCALE)
+        np.testing.assert_allclose(layer.data_to_world((0, 0)),
+                                   np.asarray(viewer.layers["HAADF"].data_to_world((2, y0, x0)))[1:])
+    # a series shorter than the frame shown: a clear message, Run disabled
+    viewer.add_image(series["HAADF"][:2], name="short", scale=(1.0, *SCALE),
+                     translate=(0.0, *TRANSLATE))
+    widget.inputs.haadf.value = viewer.layers["short"]
+    assert not widget.run_button.enabled and "has frames 0–1" in widget.status.value

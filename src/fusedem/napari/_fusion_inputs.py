@@ -28,13 +28,13 @@ def role_of(layer: Any) -> str | None:
     return info.get("role") if isinstance(info, dict) else None
 
 
-def is_2d_image(layer: Any) -> bool:
-    """True for a single-channel 2-D napari Image layer."""
+def is_map_image(layer: Any) -> bool:
+    """True for a single-channel 2-D Image layer or a (frame, ny, nx) series of them."""
     return (
         isinstance(layer, napari.layers.Image)
         and not layer.rgb
         and not layer.multiscale
-        and layer.ndim == 2
+        and layer.ndim in (2, 3)
     )
 
 
@@ -54,8 +54,8 @@ def element_of(layer: Any) -> str | None:
 
 
 def haadf_candidates(layers: Sequence[Any]) -> list[Any]:
-    """2-D image layers usable as HAADF, the likely HAADF first."""
-    imgs = [ly for ly in layers if is_2d_image(ly) and role_of(ly) not in _NOT_INPUT]
+    """Image layers usable as HAADF (2-D or frame series), the likely HAADF first."""
+    imgs = [ly for ly in layers if is_map_image(ly) and role_of(ly) not in _NOT_INPUT]
     return sorted(imgs, key=lambda ly: not looks_like_haadf(ly))
 
 
@@ -100,8 +100,8 @@ class InputsPanel(Container):
         self.elements_box.margins = (0, 0, 0, 0)
         super().__init__(
             labels=True,
-            widgets=[text_label("Inputs", bold=True), self.haadf,
-                     text_label("Elemental maps (tick to fuse; symbol):"), self.elements_box],
+            widgets=[self.haadf, text_label("Elemental maps (tick to fuse; symbol):"),
+                     self.elements_box],
         )
         self.haadf.changed.connect(self._on_haadf)
         self.refresh()
@@ -126,7 +126,7 @@ class InputsPanel(Container):
     def _rebuild_rows(self) -> None:
         haadf = self.haadf.value
         wanted = [ly for ly in self._viewer.layers
-                  if is_2d_image(ly) and ly is not haadf and role_of(ly) not in _NOT_INPUT
+                  if is_map_image(ly) and ly is not haadf and role_of(ly) not in _NOT_INPUT
                   and role_of(ly) != "haadf"]
         rows = []
         for ly in wanted:
@@ -142,7 +142,7 @@ class InputsPanel(Container):
                 self.elements_box.pop()
             self.elements_box.extend(rows)
         if not rows:
-            self.elements_box.append(text_label("<i>no 2-D image layers besides the HAADF</i>"))
+            self.elements_box.append(text_label("<i>no image layers besides the HAADF</i>"))
         self._on_change()
 
     def selected(self) -> list[tuple[Any, str | None]]:

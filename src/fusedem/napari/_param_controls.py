@@ -6,7 +6,6 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton, SpinBox
 
 from ..params import TV_SOLVERS, WEIGHTINGS, FusionParams
-from ._ui import text_label
 
 #: Preset choices shown in the panel: label -> preset key of FusionParams.preset.
 PRESET_CHOICES: dict[str, str] = {
@@ -81,11 +80,12 @@ class ParamControls(Container):
                                   tooltip=_TIPS["tv_solver"])
         self.warm_start_tv = CheckBox(name="warm_start_tv", text="warm-start TV",
                                       tooltip=_TIPS["warm_start_tv"])
+        self.lambda_haadf.native.setDecimals(3)
+        self._n_elements = 1
         self._loading = False
         super().__init__(
             name="parameters", labels=True,
             widgets=[
-                text_label("Parameters", bold=True),
                 self.preset, self.reset_button,
                 self.lambda_chem, self.lambda_tv, self.gamma, self.eps, self.n_iter,
                 self.n_iter_tv, self.weighting,
@@ -141,6 +141,16 @@ class ParamControls(Container):
             self._loading = False
         self._sync_enabled()
 
+    def set_element_count(self, n: int) -> None:
+        """Number of ticked elements: the greyed λ HAADF field then shows the auto 1/n."""
+        self._n_elements = max(int(n), 1)
+        self._show_auto_haadf()
+
+    def _show_auto_haadf(self) -> None:
+        if self.haadf_auto.value:
+            with self.lambda_haadf.changed.blocked():
+                self.lambda_haadf.value = 1.0 / self._n_elements
+
     def set_running(self, running: bool) -> None:
         """Disable every control while a fusion runs (edits apply to the next run)."""
         for w in (self.preset, self.reset_button, *self._value_widgets()):
@@ -149,6 +159,7 @@ class ParamControls(Container):
             self._sync_enabled()
 
     def _sync_enabled(self) -> None:
+        self._show_auto_haadf()
         self.lambda_haadf.enabled = self.haadf_auto.enabled and not self.haadf_auto.value
         self.background_threshold.enabled = (
             self.threshold_on.enabled and bool(self.threshold_on.value)

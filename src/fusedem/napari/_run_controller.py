@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -72,3 +73,16 @@ def result_from_state(plan: RunPlan, state: FusionState, started: float) -> Fusi
         iterations=state.iteration,
         input_ranges=ranges,
     )
+
+
+def save_run(path: str | Path, result: FusionResult, plan: RunPlan, fmt: str | None = None,
+             overwrite: bool = False) -> list[Path]:
+    """Write ``result`` with the run's inputs and placement through
+    :func:`fusedem.io.save_result`; returns the paths written."""
+    from ..io import save_result
+
+    return save_result(
+        path, result, inputs={"HAADF": plan.haadf, **plan.maps},
+        sources=tuple(dict.fromkeys(plan.sources.values())),
+        scale=plan.placement["scale"], translate=plan.placement["translate"],
+        units=tuple(str(u) for u in plan.placement["units"]), fmt=fmt, overwrite=overwrite)

@@ -1,6 +1,7 @@
 """Checking the chosen inputs and cutting them into a :class:`RunPlan` for one run."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +22,59 @@ class RunPlan:
     crop: Crop
     placement: dict[str, Any]  #: scale / translate / units for the output layers
     sources: dict[str, str] = field(default_factory=dict)  #: 'HAADF'/element -> layer/file
+    frame: int | None = None  #: frame fused when some inputs are (frame, ny, nx) series
+    n_frames: int = 1
 
     @property
     def elements(self) -> dict[str, int]:
         return {s: atomic_number(s) for s in self.maps}
 
+    def describe(self) -> str:
+        """'the region rows … (… px) of frame 2 (0–4)', or without the frame for 2-D inputs."""
+        of = f" of {frame_text(self.frame, self.n_frames)}" if self.frame is not None else ""
+        return f"the {self.crop.describe()}{of}"
 
-def check_inputs(haadf: Any, chosen: list[tuple[Any, str | None]],
-                 region: Any) -> tuple[list[tuple[Any, str]], Crop]:
-    """Element layers with their symbols, and the crop; ValueError says what is wrong."""
+
+def frame_text(frame: int | None, n_frames: int) -> str:
+    """'frame 2 (0–4)' for a series (indices as on napari's slider), else ''."""
+    return "" if frame is None else f"frame {frame} (0–{n_frames - 1})"
+
+
+def frame_of(layer: Any, point: Sequence[float]) -> int | None:
+    """Index of the frame of a (frame, ny, nx) layer shown at the viewer's world ``point``
+    (``viewer.dims.point``); None for a 2-D layer. ValueError when the slider is past it."""
+    if layer.ndim == 2:
+        return None
+    pos = np.asarray(layer.world_to_data(np.asarray(point, dtype=float)[-layer.ndim:]))
+    k, n = int(round(float(pos[0]))), int(layer.data.shape[0])
+    if not 0 <= k < n:
+        raise ValueError(f"The viewer shows frame {k} but '{layer.name}' has frames 0–{n - 1}: "
+                         "move the frame slider.")
+    return k
+
+
+def input_frames(layers: Sequence[Any], point: Sequence[float]) -> tuple[int | None, int]:
+    """The frame shown (of the first 3-D input) and its layer's frame count; (None, 1) if 2-D."""
+    for layer in layers:
+        k = frame_of(layer, point)
+        if k is not None:
+            return k, int(layer.data.shape[0])
+    return None, 1
+
+
+def _plane(layer: Any, point: Sequence[float]) -> Any:
+    """The (ny, nx) image of ``layer`` shown at ``point`` (lazy arrays stay lazy)."""
+    k = frame_of(layer, point)
+    return layer.data if k is None else layer.data[k]
+
+
+def check_inputs(haadf: Any, chosen: list[tuple[Any, str | None]], region: Any,
+                 point: Sequence[float] = ()) -> tuple[list[tuple[Any, str]], Crop]:
+    """Element layers with their symbols, and the crop; ValueError says what is wrong.
+
+    Layers may be 2-D or (frame, ny, nx) series; their last two dimensions must agree and
+    each series must hold the frame the viewer shows at ``point``.
+    """
     if haadf is None:
         raise ValueError("No HAADF image: open the HAADF image of the scan "
                          "(e.g. File > Open Sample > fusedem) and choose it above.")
@@ -44,12 +89,14 @@ def check_inputs(haadf: Any, chosen: list[tuple[Any, str | None]],
             raise ValueError(f"Element {sym} is ticked twice ('{seen[sym]}' and "
                              f"'{layer.name}'): untick one.")
         seen[sym] = layer.name
-        if layer.data.shape != haadf.data.shape:
-            (a, b), (c, d) = layer.data.shape, haadf.data.shape
+        if layer.data.shape[-2:] != haadf.data.shape[-2:]:
+            (a, b), (c, d) = layer.data.shape[-2:], haadf.data.shape[-2:]
             raise ValueError(f"Shape mismatch: '{layer.name}' is {a} x {b} px but the "
                              f"HAADF '{haadf.name}' is {c} x {d} px; the maps must come "
                              "from the same scan.")
         out.append((layer, sym))
+    for layer in (haadf, *(ly for ly, _ in out)):
+        frame_of(layer, point)
     return out, crop_for(haadf, region)
 
 
@@ -59,12 +106,15 @@ def _source(layer: Any) -> str:
 
 
 def make_plan(haadf: Any, chosen: list[tuple[Any, str]], crop: Crop,
-              params: FusionParams) -> RunPlan:
-    """Copy the crop of every input (the run never touches the layers again)."""
+              params: FusionParams, point: Sequence[float] = ()) -> RunPlan:
+    """Copy the crop of every input, of the frame shown for series (the run never touches
+    the layers again); outputs are 2-D, placed over the crop by the last two axes."""
     ys, xs = crop.slices
+    frame, n_frames = input_frames([haadf, *(ly for ly, _ in chosen)], point)
     return RunPlan(
-        haadf=np.array(haadf.data[ys, xs]),
-        maps={s: np.array(ly.data[ys, xs]) for ly, s in chosen},
+        haadf=np.array(_plane(haadf, point)[ys, xs]),
+        maps={s: np.array(_plane(ly, point)[ys, xs]) for ly, s in chosen},
+        frame=frame, n_frames=n_frames,
         params=params, crop=crop,
         placement={"scale": tuple(haadf.scale[-2:]), "translate": crop_translate(haadf, crop),
                    "units": tuple(getattr(haadf, "units", ("pixel", "pixel"))[-2:])},

@@ -7,8 +7,13 @@ from typing import Any
 
 from magicgui.widgets import Label
 from napari.qt.threading import create_worker
-from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtCore import QEvent, QObject, QSize, Qt
+from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy, QWidget
+
+
+def seconds_text(t: float) -> str:
+    """A duration for the panels: '12.3 s', '0.04 s'."""
+    return f"{t:.1f} s" if t >= 1 else f"{t:.2f} s"
 
 
 def text_label(value: str = "", bold: bool = False) -> Label:
@@ -17,6 +22,35 @@ def text_label(value: str = "", bold: bool = False) -> Label:
     label.native.setWordWrap(True)
     label.native.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
     return label
+
+
+class VScrollArea(QScrollArea):
+    """A frameless vertical scroll area as wide as its content needs (no horizontal bar).
+
+    magicgui's ``Container(scrollable=True)`` does not survive docking: napari docks
+    ``container.native``, the widget *inside* magicgui's QScrollArea, so the panel had no
+    scroll area and Qt squeezed it, cutting off its top and bottom.
+    """
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setWidget(content)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        hint = super().minimumSizeHint()
+        content = self.widget()
+        if content is not None:
+            hint.setWidth(content.minimumSizeHint().width() + 2 * self.frameWidth() + 4
+                          + self.verticalScrollBar().sizeHint().width())
+        return hint
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if obj is self.widget() and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()  # content grew (rows added): widen the dock if needed
+        return super().eventFilter(obj, event)
 
 
 class CloseWatcher(QObject):

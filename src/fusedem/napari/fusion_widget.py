@@ -24,9 +24,9 @@ from ._crop import REGION_LAYER_NAME, Crop
 from ._fused_layers import FusedLayers
 from ._fusion_inputs import InputsPanel
 from ._param_controls import ParamControls
-from ._run_controller import MIN_INTERVAL, StopFlag, result_from_state, stream
-from ._run_plan import RunPlan, check_inputs, make_plan
-from ._ui import CloseWatcher, text_label
+from ._run_controller import MIN_INTERVAL, StopFlag, result_from_state, save_run, stream
+from ._run_plan import RunPlan, check_inputs, frame_text, input_frames, make_plan
+from ._ui import CloseWatcher, VScrollArea, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
 
@@ -59,15 +59,20 @@ class FusionWidget(Container):
         self.save_button = PushButton(text="Save…", enabled=False, tooltip=(
             "Save the fused maps with parameters and cost curves (HDF5, or TIFF)."))
         row = partial(Container, layout="horizontal", labels=False)
-        super().__init__(scrollable=True, labels=False, widgets=[
-            self.inputs,
+        self.body = Container(labels=False, widgets=[
+            text_label("Inputs", bold=True), self.inputs,
             text_label("Region", bold=True), row(widgets=[self.region_button, self.whole_button]),
-            self.region_label, self.params_panel, self.keep_previous,
+            self.region_label, text_label("Parameters", bold=True), self.params_panel,
+            self.keep_previous,
             row(widgets=[self.run_button, self.stop_button]),
             self.progress, self.progress_label, self.status,
             text_label("Convergence", bold=True), self.plot,
             row(widgets=[self.reset_contrast_button, self.save_button]),
         ])
+        super().__init__(labels=False, widgets=[])
+        self.margins = (0, 0, 0, 0)
+        self.scroll = VScrollArea(self.body.native)
+        self.native.layout().addWidget(self.scroll)
         self.fused = FusedLayers(napari_viewer)
         self.result: solver.FusionResult | None = None
         self._plan: RunPlan | None = None
@@ -93,6 +98,7 @@ class FusionWidget(Container):
         events.inserted.connect(self._on_inserted)
         events.removed.connect(self._on_removed)
         events.moved.connect(self._on_layers_changed)
+        napari_viewer.dims.events.current_step.connect(self._revalidate)  # frame slider
         for layer in napari_viewer.layers:
             self._watch(layer)
         self._ready = True
@@ -133,20 +139,24 @@ class FusionWidget(Container):
     def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
         """Raise ValueError with a message for the panel unless the inputs can run."""
         haadf, chosen = self.inputs.haadf.value, self.inputs.selected()
-        chosen, crop = check_inputs(haadf, chosen, self._region_layer())
+        chosen, crop = check_inputs(haadf, chosen, self._region_layer(), self._viewer.dims.point)
         return haadf, chosen, crop, self.params_panel.params()
 
     def _revalidate(self, *_: Any) -> None:
         if not self._ready or self.running:
             return
+        self.params_panel.set_element_count(len(self.inputs.selected()))
         try:
             _, chosen, crop, _ = self._check()
         except ValueError as exc:
             self._say(str(exc), _ERR)
             self.run_button.enabled = False
             return
+        frame, n = input_frames([ly for ly, _ in chosen] + [self.inputs.haadf.value],
+                                self._viewer.dims.point)
         self.region_label.value = f"Fusing the {crop.describe()}."
-        self._say(f"Ready: {', '.join(s for _, s in chosen)}.", _OK)
+        shown = f" · {frame_text(frame, n)}, as on the slider" if frame is not None else ""
+        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.", _OK)
         self.run_button.enabled = True
 
     def _say(self, text: str, color: str = "") -> None:
@@ -155,7 +165,7 @@ class FusionWidget(Container):
     def _make_plan(self) -> RunPlan:
         haadf, chosen, crop, params = self._check()
         self._run_inputs = [haadf] + [ly for ly, _ in chosen]
-        return make_plan(haadf, chosen, crop, params)
+        return make_plan(haadf, chosen, crop, params, self._viewer.dims.point)
 
     # ---- running -----------------------------------------------------------------
     def run(self) -> bool:
@@ -184,14 +194,14 @@ class FusionWidget(Container):
         self.fused.begin(list(plan.maps), keep_previous=bool(self.keep_previous.value),
                          placement=plan.placement, meta={
                              "role": "fused", "params": plan.params.to_dict(),
-                             "region": plan.crop.describe()})
+                             "region": plan.crop.describe(), "frame": plan.frame})
         # new fused layers are shown over the HAADF: hide the noisy input maps once
         self._hide_inputs = not self.fused.layers
         self._set_running(True)
         self._outcome = ""
         self.plot.clear()
         self.progress.max, self.progress.value = plan.params.n_iter, 0
-        self.progress_label.value = f"starting on the {plan.crop.describe()}…"
+        self.progress_label.value = f"starting on {plan.describe()}…"
         self._say("")
         self._watch_close()
         self._started = time.perf_counter()
@@ -243,7 +253,7 @@ class FusionWidget(Container):
         if pbar is not None:
             pbar.update(state.iteration - pbar.n)
         self.progress_label.value = (f"iteration {state.iteration} of {state.n_iter} · "
-                                     f"{state.elapsed:.1f} s")
+                                     f"{seconds_text(state.elapsed)}")
         self.plot.set_costs(costs)
 
     def _on_error(self, run_id: int, exc: Exception) -> None:
@@ -266,7 +276,7 @@ class FusionWidget(Container):
             end = ("Done" if state.iteration >= state.n_iter
                    else f"Stopped at iteration {state.iteration} of {state.n_iter}")
             self.progress_label.value = (f"{end}: {state.iteration} iterations in "
-                                         f"{state.elapsed:.1f} s on the {plan.crop.describe()}.")
+                                         f"{seconds_text(state.elapsed)} on {plan.describe()}.")
         else:
             self.progress_label.value = "Stopped before the first update: nothing to keep."
         self.save_button.enabled = self.result is not None
@@ -301,8 +311,8 @@ class FusionWidget(Container):
         layer = self._region_layer()
         if layer is None:
             haadf = self.inputs.haadf.value
-            kw = ({"scale": haadf.scale, "translate": haadf.translate} if haadf is not None
-                  else {})
+            kw = ({"scale": haadf.scale[-2:], "translate": haadf.translate[-2:]}
+                  if haadf is not None else {})
             layer = self._viewer.add_shapes(
                 ndim=2, name=REGION_LAYER_NAME, edge_color="yellow", face_color="transparent",
                 edge_width=2, **kw)
@@ -327,14 +337,7 @@ class FusionWidget(Container):
         """
         if self.result is None or self._plan is None:
             raise ValueError("Nothing to save yet: run the fusion first.")
-        from ..io import save_result
-
-        plan = self._plan
-        return save_result(
-            path, self.result, inputs={"HAADF": plan.haadf, **plan.maps},
-            sources=tuple(dict.fromkeys(plan.sources.values())),
-            scale=plan.placement["scale"], translate=plan.placement["translate"],
-            units=tuple(str(u) for u in plan.placement["units"]), fmt=fmt, overwrite=overwrite)
+        return save_run(path, self.result, self._plan, fmt=fmt, overwrite=overwrite)
 
     def _save_dialog(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog

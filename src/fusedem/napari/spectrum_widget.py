@@ -32,7 +32,7 @@ from ..spectra import (
     sum_spectrum,
 )
 from ._spectrum_plot import SpectrumPlot, line_label
-from ._ui import Jobs
+from ._ui import Jobs, seconds_text
 from .layers import ELEMENT_COLORMAPS, ELEMENT_OPACITY
 
 _ERR, _OK, _WARN = "#ff7b7b", "#9ad29a", "#ffc66b"
@@ -64,11 +64,6 @@ def _error_text(exc: BaseException) -> str:
     """The message of ``exc`` for the panel (type name too unless it is a ValueError)."""
     msg = str(exc) or type(exc).__name__
     return msg if isinstance(exc, ValueError) else f"{type(exc).__name__}: {msg}"
-
-
-def _seconds(t: float) -> str:
-    """'12.3 s', '0.04 s'."""
-    return f"{t:.1f} s" if t >= 1 else f"{t:.2f} s"
 
 
 class SpectrumWidget(Container):
@@ -321,7 +316,7 @@ class SpectrumWidget(Container):
         self.extracted = [self._put_layer(layer, res, el, i) for i, el in enumerate(res.elements)]
         binned = f", {res.binning}×{res.binning} binned" if res.binning > 1 else ""
         self._say(f"Extracted {', '.join(res.elements)} from '{layer.name}' (counts{binned}) "
-                  f"in {_seconds(time.perf_counter() - self._started)}.", _OK, self.job_status)
+                  f"in {seconds_text(time.perf_counter() - self._started)}.", _OK, self.job_status)
 
     def _put_layer(self, si: Image, res: ExtractedMaps, el: str, i: int) -> Image:
         md = res.layer_metadata(el, source=_fusedem_md(si).get("source"))
