@@ -274,6 +274,7 @@ def test_screenshots_mid_run_and_at_the_end(viewer, qtbot):
     viewer.reset_view()
     widget.params_panel.n_iter.value = 10000
     assert widget.run()
+    assert widget.scroll.verticalScrollBar().value() == 0  # starting a run does not scroll
     qtbot.waitUntil(lambda: widget.progress.value > 1500, timeout=60000)
     viewer.window.screenshot(str(SHOTS / "fusion_mid_run.png"), canvas_only=False, flash=False)
     assert widget.running

@@ -286,12 +286,15 @@ class FusionWidget(Container):
             self._say(self._outcome, _ERR)
 
     def _set_running(self, running: bool) -> None:
+        bar = self.scroll.verticalScrollBar()
+        at = bar.value()  # disabling the focused control moves focus, which scrolled the panel
         self.params_panel.set_running(running)
         self.inputs.set_running(running)
         for w in (self.region_button, self.whole_button, self.keep_previous, self.run_button,
                   self.save_button, self.reset_contrast_button):
             w.enabled = not running
         self.stop_button.enabled = running
+        bar.setValue(at)
 
     def _watch_close(self) -> None:
         window = self.native.window()
