@@ -121,3 +121,11 @@ def test_tv_block_split_does_not_change_result(block):
         kernels.tv_prox(y, 0.15, 7, *work, out, block=blk)
         outs.append(out)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)
+
+
+def test_forward_model_kernel_matches_reference():
+    x, _, _, w = _problem(shape=(17, 23))
+    x[1, 0, :5] = 0.0
+    out = np.empty(x.shape[1:], F)
+    kernels.forward_model(x.astype(F), w.astype(F), F(1.6), out)
+    np.testing.assert_allclose(out, objective.haadf_model(x, w, 1.6), rtol=2e-6, atol=1e-7)

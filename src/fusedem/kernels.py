@@ -17,6 +17,7 @@ import numpy as np
 from ._rowmath import log_row, pow_row
 
 _JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
+_ROWS = 16  # rows per parallel task of the gradient step
 
 
 @nb.njit(inline="always", **_JIT)
@@ -57,42 +58,59 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y):
     g1 = gamma - np.float32(1.0)
     one = np.float32(1.0)
     part = np.zeros((ny, 3))
-    for i in nb.prange(ny):
+    n_blocks = (ny + _ROWS - 1) // _ROWS
+    for blk in nb.prange(n_blocks):  # scratch rows allocated once per block of rows
         pw = np.empty((n, nx), np.float32)
         ibuf = np.empty(nx, np.int32)
         res = np.empty(nx, np.float32)
         tmp = np.empty(nx, np.float32)
-        for j in range(nx):
-            res[j] = -bh[i, j]
-        c2 = 0.0
-        c3 = 0.0
-        for e in range(n):
-            pow_row(x[e, i], g1, pw[e], ibuf)
-            we = w[e]
+        for i in range(blk * _ROWS, min((blk + 1) * _ROWS, ny)):
             for j in range(nx):
-                res[j] += we * pw[e, j] * x[e, i, j]
-            r2, r3 = _row_costs(x, b, e, i, eps, tmp, ibuf)
-            c2 += r2
-            c3 += r3
-        c1 = np.float32(0.0)
-        for j in range(nx):
-            c1 += res[j] * res[j]
-        part[i, 0] = 0.5 * c1
-        part[i, 1] = c2
-        part[i, 2] = c3
-        if write_y:
+                res[j] = -bh[i, j]
+            c2 = 0.0
+            c3 = 0.0
             for e in range(n):
-                ce = lam_h * gamma * w[e]
+                pow_row(x[e, i], g1, pw[e], ibuf)
+                we = w[e]
                 for j in range(nx):
-                    xv = x[e, i, j]
-                    g = ce * pw[e, j] * res[j] + lam_chem * (one - b[e, i, j] / (xv + eps))
-                    v = xv - g
-                    y[e, i, j] = v if v > 0 else np.float32(0.0)
+                    res[j] += we * pw[e, j] * x[e, i, j]
+                r2, r3 = _row_costs(x, b, e, i, eps, tmp, ibuf)
+                c2 += r2
+                c3 += r3
+            c1 = np.float32(0.0)
+            for j in range(nx):
+                c1 += res[j] * res[j]
+            part[i, 0] = 0.5 * c1
+            part[i, 1] = c2
+            part[i, 2] = c3
+            if write_y:
+                for e in range(n):
+                    ce = lam_h * gamma * w[e]
+                    for j in range(nx):
+                        xv = x[e, i, j]
+                        g = ce * pw[e, j] * res[j] + lam_chem * (one - b[e, i, j] / (xv + eps))
+                        v = xv - g
+                        y[e, i, j] = v if v > 0 else np.float32(0.0)
     out = np.zeros(3)
     for i in range(ny):
         for k in range(3):
             out[k] += part[i, k]
     return out
+
+
+@nb.njit(parallel=True, **_JIT)
+def forward_model(x, w, gamma, out):
+    """out = A x^gamma = sum_i w_i x_i^gamma; x (n, ny, nx), w (n,), out (ny, nx) float32."""
+    n, ny, nx = x.shape
+    for i in nb.prange(ny):
+        tmp = np.empty(nx, np.float32)
+        ibuf = np.empty(nx, np.int32)
+        for j in range(nx):
+            out[i, j] = 0.0
+        for e in range(n):
+            pow_row(x[e, i], gamma, tmp, ibuf)
+            for j in range(nx):
+                out[i, j] += w[e] * tmp[j]
 
 
 @nb.njit(inline="always", **_JIT)
@@ -115,12 +133,13 @@ def _x_row(y, r, s, e, i, lam, buf):
 
 
 @nb.njit(parallel=True, **_JIT)
-def tv_inner(y, p, q, r, s, lam, alpha, first, block):
+def tv_inner(y, p, q, r, s, lam, alpha, first, last, block):
     """One FGP/GP inner iteration for every element, in place, streaming over rows.
 
     y: (n, ny, nx) input of the proximal step. p, q: dual variables (updated);
     r, s: extrapolated duals (updated to p + alpha (p_new - p_old)). With
-    ``first`` the extrapolated point is taken to be (p, q) (restart). Work is
+    ``first`` the extrapolated point is taken to be (p, q) (restart); with
+    ``last`` r and s are not written (the next call restarts from p, q). Work is
     split into (element, row block) tasks of ``block`` rows.
     """
     n, ny, nx = y.shape
@@ -190,8 +209,9 @@ def tv_inner(y, p, q, r, s, lam, alpha, first, block):
                 qo = q[e, i, j]
                 p[e, i, j] = pv
                 q[e, i, j] = qv
-                r[e, i, j] = pv + al * (pv - po)
-                s[e, i, j] = qv + al * (qv - qo)
+                if not last:
+                    r[e, i, j] = pv + al * (pv - po)
+                    s[e, i, j] = qv + al * (qv - qo)
             for j in range(nx):
                 cur[j] = nxt[j]
 
@@ -224,6 +244,6 @@ def tv_prox(y, lam, n_inner, p, q, r, s, x, momentum=True, warm=False, block=32)
     for k in range(n_inner):
         t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
         alpha = (t - 1.0) / t_next if momentum else 0.0
-        tv_inner(y, p, q, r, s, lam, alpha, k == 0, block)
+        tv_inner(y, p, q, r, s, lam, alpha, k == 0, k == n_inner - 1, block)
         t = t_next
     tv_output(y, p, q, lam, x)

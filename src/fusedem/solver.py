@@ -71,7 +71,8 @@ def channel_weights(z: np.ndarray, weighting: str, gamma: float) -> np.ndarray:
     raise ValueError(f"unknown weighting {weighting!r}")
 
 
-def _check_image(name: str, a: object) -> np.ndarray:
+def _check_image(name: str, a: object) -> tuple[np.ndarray, float, float]:
+    """Validate one input image; returns (array, min, max). Raises ValueError naming it."""
     try:
         arr = np.asarray(a)
     except Exception as exc:  # e.g. ragged lists
@@ -88,21 +89,22 @@ def _check_image(name: str, a: object) -> np.ndarray:
         raise ValueError(
             f"{name}: image of shape {arr.shape} is too small (at least {MIN_SIZE} x {MIN_SIZE})"
         )
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    lo, hi = float(arr.min()), float(arr.max())  # NaN or inf shows up here
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
-    lo, hi = float(arr.min()), float(arr.max())
     if hi == lo:
         what = "all zero" if hi == 0 else f"constant ({hi:g})"
         raise ValueError(f"{name}: the image is {what}; it carries no information to fuse")
-    return arr
+    return arr, lo, hi
 
 
-def _normalise(arr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    """Min-max normalise to [0, 1] as float32 (a new array)."""
-    a = arr.astype(np.float64)
-    lo, hi = float(a.min()), float(a.max())
-    return ((a - lo) / (hi - lo)).astype(np.float32), (lo, hi)
+def _normalise(arr: np.ndarray, lo: float, hi: float, out: np.ndarray) -> None:
+    """out = (arr - lo) / (hi - lo) in float32, without float64 temporaries."""
+    np.subtract(arr, lo, out=out, casting="unsafe")
+    out *= np.float32(1.0 / (hi - lo))
 
 
 def prepare_inputs(haadf, maps: Mapping[str, object]):
@@ -115,26 +117,28 @@ def prepare_inputs(haadf, maps: Mapping[str, object]):
         raise ValueError("maps must be a mapping element symbol -> 2-D array")
     if len(maps) == 0:
         raise ValueError("maps is empty: give at least one elemental map")
-    bh_raw = _check_image("HAADF", haadf)
+    bh_raw, *rng_h = _check_image("HAADF", haadf)
     symbols: list[str] = []
     raws = []
     for key, a in maps.items():
         sym = normalize_symbol(str(key))
         if sym in symbols:
             raise ValueError(f"element {sym} is given twice (keys {list(maps)})")
-        arr = _check_image(f"map {key!r}", a)
+        arr, lo, hi = _check_image(f"map {key!r}", a)
         if arr.shape != bh_raw.shape:
             raise ValueError(
                 f"shape mismatch: map {key!r} has shape {arr.shape} but the HAADF has "
                 f"shape {bh_raw.shape}; all inputs must come from the same scan"
             )
         symbols.append(sym)
-        raws.append(arr)
-    bh, rng_h = _normalise(bh_raw)
-    ranges = {"HAADF": rng_h}
+        raws.append((arr, lo, hi))
+    bh = np.empty(bh_raw.shape, np.float32)
+    _normalise(bh_raw, *rng_h, bh)
+    ranges = {"HAADF": tuple(rng_h)}
     b = np.empty((len(raws),) + bh.shape, np.float32)
-    for k, (sym, arr) in enumerate(zip(symbols, raws)):
-        b[k], ranges[sym] = _normalise(arr)
+    for k, (sym, (arr, lo, hi)) in enumerate(zip(symbols, raws)):
+        _normalise(arr, lo, hi, b[k])
+        ranges[sym] = (lo, hi)
     z = np.array([atomic_number(s) for s in symbols], dtype=np.float64)
     return bh, b, symbols, z, ranges
 
@@ -212,12 +216,12 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
 
 
 def haadf_model(maps: Mapping[str, np.ndarray], weights: Mapping[str, float], gamma: float) -> np.ndarray:
-    """A x^gamma = sum_i w_i x_i^gamma, (ny, nx) float32."""
-    out = None
-    for s, m in maps.items():
-        term = weights[s] * np.power(np.maximum(m, 0), gamma, dtype=np.float32)
-        out = term if out is None else out + term
-    return out.astype(np.float32)
+    """A x^gamma = sum_i w_i x_i^gamma, (ny, nx) float32, for maps in normalised units."""
+    x = np.ascontiguousarray(np.stack([np.maximum(m, 0) for m in maps.values()]), np.float32)
+    w = np.array([weights[s] for s in maps], np.float32)
+    out = np.empty(x.shape[1:], np.float32)
+    kernels.forward_model(x, w, np.float32(gamma), out)
+    return out
 
 
 def fuse(haadf, maps: Mapping[str, object], params: FusionParams | None = None, **overrides) -> FusionResult:
