@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-napari = pytest.importorskip("napari")
-pytest.importorskip("pytestqt")
+import napari  # noqa: E402  (the testing extra installs it)
 
 import fusedem  # noqa: E402
 from fusedem.napari._crop import REGION_LAYER_NAME  # noqa: E402
@@ -36,12 +35,6 @@ def add_dysco3(viewer, names=("HAADF", *ELEMENTS), shapes=None) -> dict[str, np.
         viewer.add_image(arr, name=name, scale=SCALE, translate=TRANSLATE, metadata=meta)
     return data
 
-
-@pytest.fixture
-def viewer(qtbot):
-    v = napari.Viewer(show=False)
-    yield v
-    v.close()
 
 
 @pytest.fixture
@@ -245,7 +238,7 @@ def test_closing_the_viewer_mid_run_ends_the_worker(qtbot):
 
 
 def test_save_writes_hdf5_and_tiff(viewer, widget, qtbot, tmp_path):
-    io = pytest.importorskip("fusedem.io")
+    import fusedem.io as io
     add_dysco3(viewer)
     with pytest.raises(ValueError, match="run the fusion first"):
         widget.save(tmp_path / "none.h5")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-napari = pytest.importorskip("napari")
+import napari  # noqa: E402  (the testing extra installs it)
 pytestmark = pytest.mark.gui
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,12 +17,6 @@ from shared_data import VENDOR  # noqa: E402
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 needs_vendor = pytest.mark.skipif(not VENDOR.is_dir(), reason=f"vendor test files not present ({VENDOR})")
 
-
-@pytest.fixture
-def viewer(qtbot):
-    v = napari.Viewer(show=False)
-    yield v
-    v.close()
 
 
 @pytest.fixture

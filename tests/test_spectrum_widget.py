@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-napari = pytest.importorskip("napari", reason="napari extra not installed")
+import napari  # noqa: E402  (the testing extra installs it)
 
 from fusedem.napari.spectrum_widget import SpectrumWidget, parse_elements  # noqa: E402
 from fusedem.spectra import fwhm_kev  # noqa: E402
@@ -41,12 +41,6 @@ def _metadata(**extra) -> dict:
     md.update(extra)
     return {"fusedem": md}
 
-
-@pytest.fixture
-def viewer():
-    v = napari.Viewer(show=False)
-    yield v
-    v.close()
 
 
 @pytest.fixture
@@ -174,7 +168,7 @@ def test_bruker_file_end_to_end_with_screenshot(viewer, qtbot):
 def _slow_blocks(cube: np.ndarray, delay: float, fail: bool = False):
     """A dask array over ``cube`` whose every chunk takes ``delay`` s to 'read' (a big file
     on a slow disk), or fails like a truncated file."""
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
 
     def read(block: np.ndarray) -> np.ndarray:
         time.sleep(delay)
