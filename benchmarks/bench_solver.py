@@ -182,8 +182,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--repeats-published", type=int, default=3, help="repeats of the published code")
     ap.add_argument("--no-published", action="store_true", help="skip the published implementation")
+    ap.add_argument("--sizes", type=int, nargs="+", help="image sizes (default 256 512 1024 2048)")
     args = ap.parse_args()
-    sizes = [256, 512] if args.quick else [256, 512, 1024, 2048]
+    sizes = args.sizes or ([256, 512] if args.quick else [256, 512, 1024, 2048])
 
     bw = bandwidth_gbs()
     print(f"machine: {os.cpu_count()} CPUs, copy bandwidth {bw:.1f} GB/s (read + write)")
