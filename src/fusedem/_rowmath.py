@@ -4,6 +4,10 @@ numba compiles ``x ** a`` and ``np.log`` to scalar libm calls (about 10 ns each
 here, no SVML); these polynomial versions vectorise and run about 25x faster at
 a relative error below 1e-6. Each takes an int32 scratch row ``ibuf`` of the
 same length, used to reinterpret float bits.
+
+Note for developers: numba's on-disk cache of the kernels is keyed on
+``kernels.py`` only; after editing this file, clear ``__pycache__/*.nb[ic]``
+(or touch kernels.py), else the cached kernels keep the old code.
 """
 from __future__ import annotations
 
