@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusedem import kernels, objective
+from fusedem import kernels, objective, pipeline
 
 RNG = np.random.default_rng(42)
 F = np.float32
@@ -121,6 +121,75 @@ def test_tv_block_split_does_not_change_result(block):
         kernels.tv_prox(y, 0.15, 7, *work, out, block=blk)
         outs.append(out)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-6)
+
+
+def _two_pass(x, b, bh, w, scalars, lam, n_inner, momentum, warm, p0, q0):
+    """Reference for the fused kernel: gradient_step, then tv_prox (separate sweeps)."""
+    y = np.empty_like(x)
+    costs = kernels.gradient_step(x, b, bh, w, *scalars, y, True)
+    p, q = p0.copy(), q0.copy()
+    out = np.empty_like(x)
+    kernels.tv_prox(y, lam, n_inner, p, q, np.empty_like(x), np.empty_like(x), out,
+                    momentum=momentum, warm=warm, block=8)
+    return costs, out, p, q
+
+
+@pytest.mark.parametrize("shape", [(3, 37, 29), (1, 64, 16), (4, 9, 70)])
+@pytest.mark.parametrize("n_inner", [1, 3, 10])
+@pytest.mark.parametrize("momentum,warm", [(True, True), (True, False), (False, True)])
+def test_fused_iteration_equals_gradient_step_then_tv_prox(shape, n_inner, momentum, warm):
+    rng = np.random.default_rng(sum(shape) + n_inner)
+    x = rng.uniform(0, 1, shape).astype(F)
+    x[x < 0.2] = 0.0
+    b = rng.uniform(0, 1, shape).astype(F)
+    bh = rng.uniform(0, 1, shape[1:]).astype(F)
+    w = rng.uniform(0.5, 1.5, shape[0]).astype(F)
+    p0 = rng.uniform(-0.5, 0.5, shape).astype(F)
+    q0 = rng.uniform(-0.5, 0.5, shape).astype(F)
+    p0[:, -1] = 0.0  # the duals' unused row and column
+    q0[..., -1] = 0.0
+    scalars = (F(1.6), F(0.4), F(0.3), F(0.05))
+    lam = 0.1
+    c_ref, x_ref, p_ref, q_ref = _two_pass(x, b, bh, w, scalars, lam, n_inner, momentum, warm, p0, q0)
+    alphas = pipeline.fgp_alphas(n_inner, momentum)
+    results = []
+    for bands in (1, 2, 3, 7):  # 7: bands of 2 to 10 rows, narrower than their margins
+        x_out, p_out, q_out = (np.full_like(x, np.nan) for _ in range(3))
+        c = pipeline.fused_iteration(x, b, bh, w, *scalars, p0, q0, lam, alphas, warm, bands,
+                                     x_out, p_out, q_out)
+        np.testing.assert_allclose(x_out, x_ref, atol=1e-5)
+        np.testing.assert_allclose(p_out, p_ref, atol=1e-5)
+        np.testing.assert_allclose(q_out, q_ref, atol=1e-5)
+        np.testing.assert_allclose(c, c_ref, rtol=1e-5)
+        results.append((x_out, p_out, q_out))
+    # the split into bands (threads) changes no bit of the maps or duals
+    for other in results[1:]:
+        for a, a1 in zip(other, results[0]):
+            np.testing.assert_array_equal(a, a1)
+
+
+def test_fused_iteration_without_tv_is_the_gradient_step():
+    x, b, bh, w = (a.astype(F) for a in _problem(shape=(33, 41)))
+    scalars = (F(1.6), F(1 / 3), F(0.08), F(0.24))
+    y = np.empty_like(x)
+    c_ref = kernels.gradient_step(x, b, bh, w, *scalars, y, True)
+    x_out = np.full_like(x, np.nan)
+    p_out = np.full_like(x, 7.0)
+    c = pipeline.fused_iteration(x, b, bh, w, *scalars, p_out, p_out, 0.0, pipeline.fgp_alphas(3),
+                                 True, 2, x_out, p_out, p_out)
+    np.testing.assert_allclose(x_out, y, rtol=1e-6, atol=1e-7)  # FMA contraction may differ
+    np.testing.assert_allclose(c, c_ref, rtol=1e-6)
+    assert np.all(p_out == 7.0)  # no TV step: the duals are left alone
+
+
+def test_fgp_momentum_factors():
+    al = pipeline.fgp_alphas(4)
+    t = [1.0]
+    for _ in range(4):
+        t.append(0.5 * (1 + np.sqrt(1 + 4 * t[-1] ** 2)))
+    np.testing.assert_allclose(al, [(t[k] - 1) / t[k + 1] for k in range(4)])
+    assert al[0] == 0.0 and np.all(np.diff(al) > 0)
+    assert np.all(pipeline.fgp_alphas(4, momentum=False) == 0.0)
 
 
 def test_forward_model_kernel_matches_reference():

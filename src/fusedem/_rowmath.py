@@ -5,9 +5,10 @@ here, no SVML); these polynomial versions vectorise and run about 25x faster at
 a relative error below 1e-6. Each takes an int32 scratch row ``ibuf`` of the
 same length, used to reinterpret float bits.
 
-Note for developers: numba's on-disk cache of the kernels is keyed on
-``kernels.py`` only; after editing this file, clear ``__pycache__/*.nb[ic]``
-(or touch kernels.py), else the cached kernels keep the old code.
+Note for developers: numba's on-disk cache of a kernel is keyed on its own
+file only (``kernels.py``, ``pipeline.py``); after editing this file, or the
+inlined helpers of ``kernels.py``, clear ``__pycache__/*.nb[ic]`` (or touch
+those files), else the cached kernels keep the old code.
 """
 from __future__ import annotations
 

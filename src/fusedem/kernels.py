@@ -1,4 +1,8 @@
-"""numba kernels of the solver: the fused gradient step and the FGP/GP TV step.
+"""numba kernels: the gradient step with its costs, the FGP/GP TV step, the forward model.
+
+The solver runs both steps in one pass (:mod:`fusedem.pipeline`); the separate
+kernels here are the standalone TV denoiser (any number of inner iterations)
+and the two-pass reference that the one-pass kernel is tested against.
 
 Arrays are float32, C-contiguous. Stacks of element maps have shape
 (n_elements, ny, nx). All kernels release the GIL (``nogil=True``) so a GUI

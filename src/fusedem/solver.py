@@ -5,9 +5,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
-from . import kernels
+from . import kernels, pipeline
 from .elements import atomic_number, normalize_symbol
 from .params import FusionParams
 
@@ -183,25 +184,33 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
     lam_h = np.float32(p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n)
     f32 = np.float32
-    x = b.copy()
-    y = np.empty_like(b)
-    duals = [np.zeros_like(b) for _ in range(4)]
+    # double buffers: each outer iteration reads x, p, q and writes the other set
+    x, x_next = b.copy(), np.empty_like(b)
+    p_dual, p_next = np.zeros_like(b), np.empty_like(b)
+    q_dual, q_next = np.zeros_like(b), np.empty_like(b)
     hist = np.zeros((p.n_iter, 3))
-    block = max(8, min(64, -(-bh.shape[0] // 8)))
+    alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
+    n_bands = pipeline.n_bands_for(bh.shape[0], numba.get_num_threads(), p.n_iter_tv)
     t0 = time.perf_counter()
     last_maps = -np.inf
     scalars = (f32(p.gamma), lam_h, f32(p.lambda_chem), f32(p.eps))
     for k in range(1, p.n_iter + 1):
-        # the gradient pass also returns the costs of the previous iterate
-        prev = kernels.gradient_step(x, b, bh, w, *scalars, y, True)
+        # one pass: gradient step, TV step, and the costs of the previous iterate
+        prev = pipeline.fused_iteration(
+            x, b, bh, w, *scalars, p_dual, q_dual, float(p.lambda_tv), alphas,
+            p.warm_start_tv and k > 1, n_bands, x_next, p_next, q_next,
+        )
+        x, x_next = x_next, x
+        p_dual, p_next = p_next, p_dual
+        q_dual, q_next = q_next, q_dual
         if k > 1:
             hist[k - 2] = prev
-        kernels.tv_prox(
-            y, p.lambda_tv, p.n_iter_tv, *duals, x,
-            momentum=p.tv_solver == "fgp", warm=p.warm_start_tv and k > 1, block=block,
-        )
         if k % every == 0 or k == p.n_iter:
-            hist[k - 1] = kernels.gradient_step(x, b, bh, w, *scalars, y, False)
+            # costs of the new iterate (a gradient step into scratch, no TV step)
+            hist[k - 1] = pipeline.fused_iteration(
+                x, b, bh, w, *scalars, p_dual, q_dual, 0.0, alphas, False, n_bands,
+                x_next, p_next, q_next,
+            )
             now = time.perf_counter()
             give = k == p.n_iter or now - last_maps >= min_interval
             if give:

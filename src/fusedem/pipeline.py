@@ -1,0 +1,227 @@
+"""One outer iteration of the solver in a single pass over memory.
+
+:func:`fused_iteration` computes what ``kernels.gradient_step`` followed by
+``kernels.tv_prox`` (FGP or GP, ``n_inner`` dual iterations) computes, but
+streams over rows: at step j it does the gradient step on row j, dual
+iteration k on row j - k and the TV output on row j - n_inner - 1. Only a few
+rows of each intermediate are kept, in a small per-band scratch buffer that
+stays in cache, so main memory sees one read of x, b, p, q and one write of x,
+p, q per outer iteration instead of a sweep per inner iteration. Each band of
+rows (one parallel task) recomputes up to n_inner + 1 rows of its neighbours at
+either edge, so bands never wait for each other; the result does not depend on
+the number of bands.
+
+Inputs and outputs are separate arrays (``x_in`` -> ``x_out``, ``p_in`` ->
+``p_out``...), swapped by the caller between iterations, so a band can read
+its neighbours' rows while they are being written.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ._rowmath import pow_row
+from .kernels import _row_costs
+
+_JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
+
+
+@nb.njit(inline="always", **_JIT)
+def _primal_row(buf, yr, rp, rc, sc, i, ny, lam, nx, out):
+    """buf[out] = max(y - lam * L(r, s), 0) on image row i.
+
+    All arguments but i, ny, lam, nx are rows of ``buf``: y, r rows i-1 and i, s row i.
+    """
+    for j in range(nx):
+        l = np.float32(0.0)
+        if i < ny - 1:
+            l += buf[rc, j]
+        if i > 0:
+            l -= buf[rp, j]
+        if j < nx - 1:
+            l += buf[sc, j]
+        if j > 0:
+            l -= buf[sc, j - 1]
+        v = buf[yr, j] - lam * l
+        buf[out, j] = v if v > 0 else np.float32(0.0)
+
+
+@nb.njit(inline="always", **_JIT)
+def _dual_row(buf, rc, sc, xc, xn, po, qo, last_row, c, al, p, q, r, s, write_rs, nx):
+    """Projected dual step on one row, all arguments rows of ``buf``.
+
+    (p, q) = P(r + c L^T x) from r, s and the primal rows xc, xn (this row and
+    the next); with ``write_rs``, (r, s) = (p, q) + al ((p, q) - (po, qo)).
+    """
+    for j in range(nx):
+        pv = buf[rc, j] + c * (buf[xc, j] - buf[xn, j]) if not last_row else np.float32(0.0)
+        qv = buf[sc, j] + c * (buf[xc, j] - buf[xc, j + 1]) if j < nx - 1 else np.float32(0.0)
+        nrm = np.sqrt(pv * pv + qv * qv)
+        if nrm > 1.0:
+            pv = pv / nrm
+            qv = qv / nrm
+        pold = buf[po, j]
+        qold = buf[qo, j]
+        buf[p, j] = pv
+        buf[q, j] = qv
+        if write_rs:
+            buf[r, j] = pv + al * (pv - pold)
+            buf[s, j] = qv + al * (qv - qold)
+
+
+@nb.njit(**_JIT)
+def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_tv,
+          alphas, warm, x_out, p_out, q_out):
+    """:func:`fused_iteration` on output rows a..bnd-1; returns their costs (3,)."""
+    n, ny, nx = x_in.shape
+    n_in = alphas.shape[0] if lam_tv > 0 else 0
+    g1 = gamma - np.float32(1.0)
+    one = np.float32(1.0)
+    lam32 = np.float32(lam_tv)
+    c = np.float32(1.0 / (8.0 * lam_tv)) if lam_tv > 0 else np.float32(0.0)
+    ry = n_in + 2  # rows of y kept: the output reads y row j - n_in - 1
+    nr = n_in + 1  # dual rings: 0 holds the starting duals, k the result of iteration k
+    # All scratch rows live in one buffer. Vectorised loops load one value past
+    # either end of a row and discard it, so rows are padded by 64 bytes, and the
+    # buffer is zeroed: garbage there (NaN or denormal) made the loops ~5x slower.
+    # Row numbers within it:
+    o_p = n * ry  # y: e * ry + (image row % ry); then p, q, r, s rings of 4 rows
+    o_q = o_p + 4 * n * nr  # (element e, ring k, image row i) -> o + (e nr + k) 4 + i % 4
+    o_r = o_q + 4 * n * nr
+    o_s = o_r + 4 * n * nr
+    o_x = o_s + 4 * n * nr  # primal rows i, i+1 per element and ring: o_x + (e nr + k) 2 + i % 2
+    o_w = o_x + 2 * n * nr  # x^(gamma - 1) per element
+    o_m = o_w + n  # residual, scratch
+    buf = np.zeros((o_m + 2, nx + 16), np.float32)
+    res = buf[o_m, :nx]
+    tmp = buf[o_m + 1, :nx]
+    ibuf = np.empty(nx, np.int32)
+    lo0 = max(0, a - n_in)
+    hi0 = min(ny - 1, bnd - 1 + n_in)
+    c1 = 0.0
+    c2 = 0.0
+    c3 = 0.0
+    for jj in range(max(0, lo0 - 1), bnd + n_in + 1):
+        # stage 0: starting duals, gradient step (all elements) and costs of x_in on row jj
+        if n_in > 0 and jj <= hi0:
+            for e in range(n):
+                rp = o_p + e * nr * 4 + (jj & 3)
+                rq = o_q + e * nr * 4 + (jj & 3)
+                for j in range(nx):
+                    buf[rp, j] = p_in[e, jj, j] if warm else np.float32(0.0)
+                    buf[rq, j] = q_in[e, jj, j] if warm else np.float32(0.0)
+        if jj >= lo0 and jj <= hi0:
+            for j in range(nx):
+                res[j] = -bh[jj, j]
+            for e in range(n):
+                pwe = buf[o_w + e, :nx]
+                pow_row(x_in[e, jj], g1, pwe, ibuf)
+                we = w[e]
+                for j in range(nx):
+                    res[j] += we * pwe[j] * x_in[e, jj, j]
+            for e in range(n):
+                ce = lam_h * gamma * w[e]
+                yr = e * ry + jj % ry
+                pw_r = o_w + e
+                for j in range(nx):
+                    xv = x_in[e, jj, j]
+                    g = ce * buf[pw_r, j] * res[j] + lam_chem * (one - b[e, jj, j] / (xv + eps))
+                    v = xv - g
+                    buf[yr, j] = v if v > 0 else np.float32(0.0)
+            if jj >= a and jj < bnd:
+                s1 = np.float32(0.0)
+                for j in range(nx):
+                    s1 += res[j] * res[j]
+                c1 += 0.5 * s1
+                for e in range(n):
+                    r2, r3 = _row_costs(x_in, b, e, jj, eps, tmp, ibuf)
+                    c2 += r2
+                    c3 += r3
+        for e in range(n):
+            # dual iteration k on row i = jj - k, from ring k - 1 into ring k
+            for k in range(1, n_in + 1):
+                i = jj - k
+                lo_k = max(0, a - 1 - (n_in - k))
+                hi_k = min(ny - 1, bnd - 1 + n_in - k)
+                if i < lo_k or i > hi_k:
+                    continue
+                src = (e * nr + k - 1) * 4
+                dst = (e * nr + k) * 4
+                o_rr = o_p if k == 1 else o_r  # r = p for the starting duals
+                o_ss = o_q if k == 1 else o_s
+                xc = o_x + (e * nr + k) * 2 + (i & 1)
+                xn = o_x + (e * nr + k) * 2 + ((i + 1) & 1)
+                # primal rows i (first row only; else kept from the last step) and i + 1,
+                # through one call site so that every band rounds alike
+                for m in range(i if i == lo_k else i + 1, min(i + 2, ny)):
+                    _primal_row(buf, e * ry + m % ry, o_rr + src + ((m - 1) & 3),
+                                o_rr + src + (m & 3), o_ss + src + (m & 3), m, ny, lam32, nx,
+                                o_x + (e * nr + k) * 2 + (m & 1))
+                _dual_row(buf, o_rr + src + (i & 3), o_ss + src + (i & 3), xc, xn,
+                          o_p + src + (i & 3), o_q + src + (i & 3), i == ny - 1, c,
+                          np.float32(alphas[k - 1]), o_p + dst + (i & 3), o_q + dst + (i & 3),
+                          o_r + dst + (i & 3), o_s + dst + (i & 3), k < n_in, nx)
+            # TV output on row i = jj - n_in - 1
+            i = jj - n_in - 1
+            if i >= a and i < bnd:
+                yc = e * ry + i % ry
+                if n_in == 0:
+                    for j in range(nx):
+                        x_out[e, i, j] = buf[yc, j]
+                else:
+                    last = (e * nr + n_in) * 4
+                    _primal_row(buf, yc, o_p + last + ((i - 1) & 3), o_p + last + (i & 3),
+                                o_q + last + (i & 3), i, ny, lam32, nx, o_m + 1)
+                    for j in range(nx):
+                        x_out[e, i, j] = tmp[j]
+                        p_out[e, i, j] = buf[o_p + last + (i & 3), j]
+                        q_out[e, i, j] = buf[o_q + last + (i & 3), j]
+    out = np.empty(3)
+    out[0] = c1
+    out[1] = c2
+    out[2] = c3
+    return out
+
+
+@nb.njit(parallel=True, **_JIT)
+def fused_iteration(x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_tv,
+                    alphas, warm, n_bands, x_out, p_out, q_out):
+    """x_out = TV-prox(max(x_in - grad, 0)); returns the costs (Psi1, Psi2, TV) of x_in.
+
+    x_in, b, x_out: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights.
+    p_in, q_in: dual variables of the previous iteration (used when ``warm``;
+    else the duals start at 0); p_out, q_out receive the final duals.
+    alphas: (n_inner,) float64 FGP momentum factors (zeros for GP); with
+    ``lam_tv`` <= 0 the TV step is skipped. Rows are split into ``n_bands``
+    parallel bands. Costs are float64 (3,).
+    """
+    ny = x_in.shape[1]
+    band = (ny + n_bands - 1) // n_bands
+    part = np.zeros((n_bands, 3))
+    for t in nb.prange(n_bands):
+        a = t * band
+        bnd = min(a + band, ny)
+        if a < bnd:
+            part[t] = _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in,
+                            lam_tv, alphas, warm, x_out, p_out, q_out)
+    out = np.zeros(3)
+    for t in range(n_bands):
+        for k in range(3):
+            out[k] += part[t, k]
+    return out
+
+
+def fgp_alphas(n_inner: int, momentum: bool = True) -> np.ndarray:
+    """FGP momentum factors (t_k - 1) / t_(k+1) with t_1 = 1, (n_inner,); zeros for GP."""
+    al = np.zeros(n_inner)
+    t = 1.0
+    for k in range(n_inner):
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        al[k] = (t - 1.0) / t_next if momentum else 0.0
+        t = t_next
+    return al
+
+
+def n_bands_for(ny: int, n_threads: int, n_inner: int) -> int:
+    """Row bands for ny rows: one per thread, each at least 4 (n_inner + 2) rows high."""
+    return max(1, min(n_threads, ny // (4 * (n_inner + 2))))
