@@ -155,7 +155,7 @@ def test_fused_iteration_equals_gradient_step_then_tv_prox(shape, n_inner, momen
     results = []
     for bands in (1, 2, 3, 7):  # 7: bands of 2 to 10 rows, narrower than their margins
         x_out, p_out, q_out = (np.full_like(x, np.nan) for _ in range(3))
-        c = pipeline.fused_iteration(x, b, bh, w, *scalars, p0, q0, lam, alphas, warm, bands,
+        c = pipeline.fused_iteration(x, b, bh, w, *scalars, p0, q0, lam, alphas, warm, True, bands,
                                      x_out, p_out, q_out)
         np.testing.assert_allclose(x_out, x_ref, atol=1e-5)
         np.testing.assert_allclose(p_out, p_ref, atol=1e-5)
@@ -166,6 +166,12 @@ def test_fused_iteration_equals_gradient_step_then_tv_prox(shape, n_inner, momen
     for other in results[1:]:
         for a, a1 in zip(other, results[0]):
             np.testing.assert_array_equal(a, a1)
+    # keep=False: same maps, the duals are not written
+    x_out, p_out, q_out = (np.full_like(x, np.nan) for _ in range(3))
+    pipeline.fused_iteration(x, b, bh, w, *scalars, p0, q0, lam, alphas, warm, False, 2,
+                             x_out, p_out, q_out)
+    np.testing.assert_array_equal(x_out, results[0][0])
+    assert np.isnan(p_out).all() and np.isnan(q_out).all()
 
 
 def test_fused_iteration_without_tv_is_the_gradient_step():
@@ -176,7 +182,7 @@ def test_fused_iteration_without_tv_is_the_gradient_step():
     x_out = np.full_like(x, np.nan)
     p_out = np.full_like(x, 7.0)
     c = pipeline.fused_iteration(x, b, bh, w, *scalars, p_out, p_out, 0.0, pipeline.fgp_alphas(3),
-                                 True, 2, x_out, p_out, p_out)
+                                 True, True, 2, x_out, p_out, p_out)
     np.testing.assert_allclose(x_out, y, rtol=1e-6, atol=1e-7)  # FMA contraction may differ
     np.testing.assert_allclose(c, c_ref, rtol=1e-6)
     assert np.all(p_out == 7.0)  # no TV step: the duals are left alone

@@ -71,7 +71,7 @@ def _dual_row(buf, rc, sc, xc, xn, po, qo, last_row, c, al, p, q, r, s, write_rs
 
 @nb.njit(**_JIT)
 def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_tv,
-          alphas, warm, x_out, p_out, q_out):
+          alphas, warm, keep, x_out, p_out, q_out):
     """:func:`fused_iteration` on output rows a..bnd-1; returns their costs (3,)."""
     n, ny, nx = x_in.shape
     n_in = alphas.shape[0] if lam_tv > 0 else 0
@@ -174,8 +174,10 @@ def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_t
                                 o_q + last + (i & 3), i, ny, lam32, nx, o_m + 1)
                     for j in range(nx):
                         x_out[e, i, j] = tmp[j]
-                        p_out[e, i, j] = buf[o_p + last + (i & 3), j]
-                        q_out[e, i, j] = buf[o_q + last + (i & 3), j]
+                    if keep:
+                        for j in range(nx):
+                            p_out[e, i, j] = buf[o_p + last + (i & 3), j]
+                            q_out[e, i, j] = buf[o_q + last + (i & 3), j]
     out = np.empty(3)
     out[0] = c1
     out[1] = c2
@@ -185,12 +187,13 @@ def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_t
 
 @nb.njit(parallel=True, **_JIT)
 def fused_iteration(x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_tv,
-                    alphas, warm, n_bands, x_out, p_out, q_out):
+                    alphas, warm, keep, n_bands, x_out, p_out, q_out):
     """x_out = TV-prox(max(x_in - grad, 0)); returns the costs (Psi1, Psi2, TV) of x_in.
 
     x_in, b, x_out: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights.
     p_in, q_in: dual variables of the previous iteration (used when ``warm``;
-    else the duals start at 0); p_out, q_out receive the final duals.
+    else the duals start at 0); p_out, q_out receive the final duals when
+    ``keep`` (a cold-started next iteration does not need them).
     alphas: (n_inner,) float64 FGP momentum factors (zeros for GP); with
     ``lam_tv`` <= 0 the TV step is skipped. Rows are split into ``n_bands``
     parallel bands. Costs are float64 (3,).
@@ -203,7 +206,7 @@ def fused_iteration(x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam
         bnd = min(a + band, ny)
         if a < bnd:
             part[t] = _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in,
-                            lam_tv, alphas, warm, x_out, p_out, q_out)
+                            lam_tv, alphas, warm, keep, x_out, p_out, q_out)
     out = np.zeros(3)
     for t in range(n_bands):
         for k in range(3):

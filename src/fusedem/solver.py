@@ -198,7 +198,7 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
         # one pass: gradient step, TV step, and the costs of the previous iterate
         prev = pipeline.fused_iteration(
             x, b, bh, w, *scalars, p_dual, q_dual, float(p.lambda_tv), alphas,
-            p.warm_start_tv and k > 1, n_bands, x_next, p_next, q_next,
+            p.warm_start_tv and k > 1, p.warm_start_tv, n_bands, x_next, p_next, q_next,
         )
         x, x_next = x_next, x
         p_dual, p_next = p_next, p_dual
@@ -208,7 +208,7 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
         if k % every == 0 or k == p.n_iter:
             # costs of the new iterate (a gradient step into scratch, no TV step)
             hist[k - 1] = pipeline.fused_iteration(
-                x, b, bh, w, *scalars, p_dual, q_dual, 0.0, alphas, False, n_bands,
+                x, b, bh, w, *scalars, p_dual, q_dual, 0.0, alphas, False, False, n_bands,
                 x_next, p_next, q_next,
             )
             now = time.perf_counter()
