@@ -12,6 +12,8 @@ import pytest
 
 import fusedem
 from fusedem import FusionParams, fuse, iterate
+from fusedem.solver import channel_weights, prepare_inputs
+from fusedem.stepper import MAX_FUSED_INNER, Stepper
 
 sys.path.insert(0, str(Path(__file__).parent))
 from phantoms import grain_phantom, measure, psnr  # noqa: E402
@@ -178,6 +180,34 @@ def test_warm_start_option_runs(small):
     warm = fuse(haadf, maps, n_iter=10, warm_start_tv=True)
     # warm start keeps the dual variables, so its TV steps are stronger
     assert warm.costs["tv"][-1] < cold.costs["tv"][-1]
+
+
+@pytest.mark.parametrize("warm", [True, False])
+@pytest.mark.parametrize("solver", ["fgp", "gp"])
+def test_one_pass_and_two_pass_iterations_agree(small, warm, solver):
+    """The solver's one-pass kernel and the two-pass kernels give the same iterates."""
+    _, haadf, maps = small
+    p = FusionParams(n_iter_tv=5, warm_start_tv=warm, tv_solver=solver)
+    bh, b, _, z, _ = prepare_inputs(haadf, maps)
+    w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
+    one, two = Stepper(bh, b, w, 1 / 3, p), Stepper(bh, b, w, 1 / 3, p)
+    two.fused = False
+    assert one.fused
+    for k in range(1, 16):
+        np.testing.assert_allclose(one.step(warm and k > 1), two.step(warm and k > 1), rtol=1e-4)
+        np.testing.assert_allclose(one.x, two.x, atol=2e-5)
+    np.testing.assert_allclose(one.costs(), two.costs(), rtol=1e-5)
+
+
+def test_many_tv_inner_iterations_use_the_two_pass_kernels(small):
+    _, haadf, maps = small
+    n_in = MAX_FUSED_INNER + 1
+    bh, b, _, z, _ = prepare_inputs(haadf, maps)
+    assert not Stepper(bh, b, np.ones(3, np.float32), 1 / 3, FusionParams(n_iter_tv=n_in)).fused
+    res = fuse(haadf, maps, n_iter=5, n_iter_tv=n_in)
+    ref = fuse(haadf, maps, n_iter=5, n_iter_tv=MAX_FUSED_INNER)
+    for el in maps:  # 20 or 21 inner iterations: nearly the same TV step
+        np.testing.assert_allclose(res.maps[el], ref.maps[el], atol=0.02)
 
 
 # --- bad input ------------------------------------------------------------------------

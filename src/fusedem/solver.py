@@ -5,12 +5,12 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-from . import kernels, pipeline
+from . import kernels
 from .elements import atomic_number, normalize_symbol
 from .params import FusionParams
+from .stepper import Stepper
 
 MIN_SIZE = 8
 COST_NAMES = ("haadf", "chem", "tv")
@@ -182,35 +182,17 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
     if p.background_threshold is not None:
         b[b < p.background_threshold] = 0.0
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
-    lam_h = np.float32(p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n)
-    f32 = np.float32
-    # double buffers: each outer iteration reads x, p, q and writes the other set
-    x, x_next = b.copy(), np.empty_like(b)
-    p_dual, p_next = np.zeros_like(b), np.empty_like(b)
-    q_dual, q_next = np.zeros_like(b), np.empty_like(b)
+    lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n
+    steps = Stepper(bh, b, w, lam_h, p)
     hist = np.zeros((p.n_iter, 3))
-    alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
-    n_bands = pipeline.n_bands_for(bh.shape[0], numba.get_num_threads(), p.n_iter_tv)
     t0 = time.perf_counter()
     last_maps = -np.inf
-    scalars = (f32(p.gamma), lam_h, f32(p.lambda_chem), f32(p.eps))
     for k in range(1, p.n_iter + 1):
-        # one pass: gradient step, TV step, and the costs of the previous iterate
-        prev = pipeline.fused_iteration(
-            x, b, bh, w, *scalars, p_dual, q_dual, float(p.lambda_tv), alphas,
-            p.warm_start_tv and k > 1, p.warm_start_tv, n_bands, x_next, p_next, q_next,
-        )
-        x, x_next = x_next, x
-        p_dual, p_next = p_next, p_dual
-        q_dual, q_next = q_next, q_dual
+        prev = steps.step(warm=p.warm_start_tv and k > 1)  # also the costs of the previous iterate
         if k > 1:
             hist[k - 2] = prev
         if k % every == 0 or k == p.n_iter:
-            # costs of the new iterate (a gradient step into scratch, no TV step)
-            hist[k - 1] = pipeline.fused_iteration(
-                x, b, bh, w, *scalars, p_dual, q_dual, 0.0, alphas, False, False, n_bands,
-                x_next, p_next, q_next,
-            )
+            hist[k - 1] = steps.costs()
             now = time.perf_counter()
             give = k == p.n_iter or now - last_maps >= min_interval
             if give:
@@ -218,7 +200,7 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
             yield FusionState(
                 iteration=k,
                 n_iter=p.n_iter,
-                maps={s: x[i].copy() for i, s in enumerate(symbols)} if give else None,
+                maps={s: steps.x[i].copy() for i, s in enumerate(symbols)} if give else None,
                 costs=_costs_so_far(hist, k),
                 elapsed=now - t0,
             )
