@@ -154,24 +154,28 @@ def test_fused_iteration_equals_gradient_step_then_tv_prox(shape, n_inner, momen
     alphas = pipeline.fgp_alphas(n_inner, momentum)
     results = []
     for bands in (1, 2, 3, 7):  # 7: bands of 2 to 10 rows, narrower than their margins
-        x_out, p_out, q_out = (np.full_like(x, np.nan) for _ in range(3))
-        c = pipeline.fused_iteration(x, b, bh, w, *scalars, p0, q0, lam, alphas, warm, True, bands,
-                                     x_out, p_out, q_out)
-        np.testing.assert_allclose(x_out, x_ref, atol=1e-5)
-        np.testing.assert_allclose(p_out, p_ref, atol=1e-5)
-        np.testing.assert_allclose(q_out, q_ref, atol=1e-5)
+        xx, pp, qq = x.copy(), p0.copy(), q0.copy()  # updated in place
+        c = pipeline.fused_iteration(xx, b, bh, w, *scalars, pp, qq, lam, alphas, warm, True, True,
+                                     bands)
+        np.testing.assert_allclose(xx, x_ref, atol=1e-5)
+        np.testing.assert_allclose(pp, p_ref, atol=1e-5)
+        np.testing.assert_allclose(qq, q_ref, atol=1e-5)
         np.testing.assert_allclose(c, c_ref, rtol=1e-5)
-        results.append((x_out, p_out, q_out))
+        results.append((xx, pp, qq))
     # the split into bands (threads) changes no bit of the maps or duals
     for other in results[1:]:
         for a, a1 in zip(other, results[0]):
             np.testing.assert_array_equal(a, a1)
-    # keep=False: same maps, the duals are not written
-    x_out, p_out, q_out = (np.full_like(x, np.nan) for _ in range(3))
-    pipeline.fused_iteration(x, b, bh, w, *scalars, p0, q0, lam, alphas, warm, False, 2,
-                             x_out, p_out, q_out)
-    np.testing.assert_array_equal(x_out, results[0][0])
-    assert np.isnan(p_out).all() and np.isnan(q_out).all()
+    # keep=False: same maps, the duals are left alone
+    xx, pp, qq = x.copy(), p0.copy(), q0.copy()
+    pipeline.fused_iteration(xx, b, bh, w, *scalars, pp, qq, lam, alphas, warm, False, True, 2)
+    np.testing.assert_array_equal(xx, results[0][0])
+    assert np.array_equal(pp, p0) and np.array_equal(qq, q0)
+    # update=False: the costs only, nothing is written
+    xx = x.copy()
+    c = pipeline.fused_iteration(xx, b, bh, w, *scalars, pp, qq, lam, alphas, warm, True, False, 3)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-5)
+    assert np.array_equal(xx, x) and np.array_equal(pp, p0) and np.array_equal(qq, q0)
 
 
 def test_fused_iteration_without_tv_is_the_gradient_step():
@@ -179,13 +183,12 @@ def test_fused_iteration_without_tv_is_the_gradient_step():
     scalars = (F(1.6), F(1 / 3), F(0.08), F(0.24))
     y = np.empty_like(x)
     c_ref = kernels.gradient_step(x, b, bh, w, *scalars, y, True)
-    x_out = np.full_like(x, np.nan)
-    p_out = np.full_like(x, 7.0)
-    c = pipeline.fused_iteration(x, b, bh, w, *scalars, p_out, p_out, 0.0, pipeline.fgp_alphas(3),
-                                 True, True, 2, x_out, p_out, p_out)
-    np.testing.assert_allclose(x_out, y, rtol=1e-6, atol=1e-7)  # FMA contraction may differ
+    duals = np.full_like(x, 7.0)
+    c = pipeline.fused_iteration(x, b, bh, w, *scalars, duals, duals, 0.0, pipeline.fgp_alphas(3),
+                                 True, True, True, 2)
+    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)  # FMA contraction may differ
     np.testing.assert_allclose(c, c_ref, rtol=1e-6)
-    assert np.all(p_out == 7.0)  # no TV step: the duals are left alone
+    assert np.all(duals == 7.0)  # no TV step: the duals are left alone
 
 
 def test_fgp_momentum_factors():

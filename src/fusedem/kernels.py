@@ -25,26 +25,26 @@ _ROWS = 16  # rows per parallel task of the gradient step
 
 
 @nb.njit(inline="always", **_JIT)
-def _row_costs(x, b, e, i, eps, tmp, ibuf):
-    """(Psi2, TV) contributions of row i of element e; tmp, ibuf: scratch rows."""
-    ny = x.shape[1]
-    nx = x.shape[2]
+def _costs_row(xr, xn, br, has_next, eps, tmp, ibuf):
+    """(Psi2, TV) contributions of row xr (nx,), given the next row xn (if has_next)
+    and the measured row br; tmp, ibuf: scratch rows."""
+    nx = xr.shape[0]
     for j in range(nx):
-        tmp[j] = x[e, i, j] + eps
+        tmp[j] = xr[j] + eps
     log_row(tmp, tmp, ibuf)
     c2 = np.float32(0.0)
     for j in range(nx):
-        c2 += x[e, i, j] - b[e, i, j] * tmp[j]
+        c2 += xr[j] - br[j] * tmp[j]
     c3 = np.float32(0.0)
-    if i + 1 < ny:
+    if has_next:
         for j in range(nx - 1):
-            dx = x[e, i + 1, j] - x[e, i, j]
-            dy = x[e, i, j + 1] - x[e, i, j]
+            dx = xn[j] - xr[j]
+            dy = xr[j + 1] - xr[j]
             c3 += np.sqrt(dx * dx + dy * dy)
-        c3 += abs(x[e, i + 1, nx - 1] - x[e, i, nx - 1])
+        c3 += abs(xn[nx - 1] - xr[nx - 1])
     else:
         for j in range(nx - 1):
-            c3 += abs(x[e, i, j + 1] - x[e, i, j])
+            c3 += abs(xr[j + 1] - xr[j])
     return c2, c3
 
 
@@ -78,7 +78,8 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y):
                 we = w[e]
                 for j in range(nx):
                     res[j] += we * pw[e, j] * x[e, i, j]
-                r2, r3 = _row_costs(x, b, e, i, eps, tmp, ibuf)
+                xn = x[e, i + 1] if i + 1 < ny else x[e, i]
+                r2, r3 = _costs_row(x[e, i], xn, b[e, i], i + 1 < ny, eps, tmp, ibuf)
                 c2 += r2
                 c3 += r3
             c1 = np.float32(0.0)

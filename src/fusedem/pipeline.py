@@ -1,19 +1,20 @@
-"""One outer iteration of the solver in a single pass over memory.
+"""One outer iteration of the solver in a single pass over memory, in place.
 
 :func:`fused_iteration` computes what ``kernels.gradient_step`` followed by
 ``kernels.tv_prox`` (FGP or GP, ``n_inner`` dual iterations) computes, but
 streams over rows: at step j it does the gradient step on row j, dual
 iteration k on row j - k and the TV output on row j - n_inner - 1. Only a few
 rows of each intermediate are kept, in a small per-band scratch buffer that
-stays in cache, so main memory sees one read of x, b, p, q and one write of x,
-p, q per outer iteration instead of a sweep per inner iteration. Each band of
-rows (one parallel task) recomputes up to n_inner + 1 rows of its neighbours at
-either edge, so bands never wait for each other; the result does not depend on
-the number of bands.
+stays in cache, so main memory sees one read and one write of x, p, q (and a
+read of b) per outer iteration instead of a sweep per inner iteration.
 
-Inputs and outputs are separate arrays (``x_in`` -> ``x_out``, ``p_in`` ->
-``p_out``...), swapped by the caller between iterations, so a band can read
-its neighbours' rows while they are being written.
+Rows are split into bands, one parallel task each. A band recomputes up to
+n_inner + 1 rows of its neighbours at either edge, so bands never wait for
+each other, and reads those rows from copies taken before the parallel pass
+(x, p and q are updated in place: a row is written n_inner + 1 steps after it
+is last read, while it is still in cache, so no write misses main memory).
+Every band rounds alike, so the result does not depend on the number of
+bands (threads) to the last bit.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numba as nb
 import numpy as np
 
 from ._rowmath import pow_row
-from .kernels import _row_costs
+from .kernels import _costs_row
 
 _JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
 
@@ -69,11 +70,22 @@ def _dual_row(buf, rc, sc, xc, xn, po, qo, last_row, c, al, p, q, r, s, write_rs
             buf[s, j] = qv + al * (qv - qold)
 
 
+@nb.njit(inline="always", **_JIT)
+def _row(arr, snap, t, a, bnd, base, e, r):
+    """Row r of element e: from arr for the band's own rows a..bnd-1, else from the
+    snapshot of the band edge above (t) or below (t + 1)."""
+    if r < a:
+        return snap[t, e, r - base[t]]
+    if r >= bnd:
+        return snap[t + 1, e, r - base[t + 1]]
+    return arr[e, r]
+
+
 @nb.njit(**_JIT)
-def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_tv,
-          alphas, warm, keep, x_out, p_out, q_out):
+def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
+          alphas, warm, keep, update, snap_x, snap_p, snap_q, base):
     """:func:`fused_iteration` on output rows a..bnd-1; returns their costs (3,)."""
-    n, ny, nx = x_in.shape
+    n, ny, nx = x.shape
     n_in = alphas.shape[0] if lam_tv > 0 else 0
     g1 = gamma - np.float32(1.0)
     one = np.float32(1.0)
@@ -107,24 +119,33 @@ def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_t
             for e in range(n):
                 rp = o_p + e * nr * 4 + (jj & 3)
                 rq = o_q + e * nr * 4 + (jj & 3)
-                for j in range(nx):
-                    buf[rp, j] = p_in[e, jj, j] if warm else np.float32(0.0)
-                    buf[rq, j] = q_in[e, jj, j] if warm else np.float32(0.0)
+                if warm:
+                    pr = _row(p, snap_p, t, a, bnd, base, e, jj)
+                    qr = _row(q, snap_q, t, a, bnd, base, e, jj)
+                    for j in range(nx):
+                        buf[rp, j] = pr[j]
+                        buf[rq, j] = qr[j]
+                else:
+                    for j in range(nx):
+                        buf[rp, j] = np.float32(0.0)
+                        buf[rq, j] = np.float32(0.0)
         if jj >= lo0 and jj <= hi0:
             for j in range(nx):
                 res[j] = -bh[jj, j]
             for e in range(n):
                 pwe = buf[o_w + e, :nx]
-                pow_row(x_in[e, jj], g1, pwe, ibuf)
+                xr = _row(x, snap_x, t, a, bnd, base, e, jj)
+                pow_row(xr, g1, pwe, ibuf)
                 we = w[e]
                 for j in range(nx):
-                    res[j] += we * pwe[j] * x_in[e, jj, j]
+                    res[j] += we * pwe[j] * xr[j]
             for e in range(n):
                 ce = lam_h * gamma * w[e]
                 yr = e * ry + jj % ry
                 pw_r = o_w + e
+                xr = _row(x, snap_x, t, a, bnd, base, e, jj)
                 for j in range(nx):
-                    xv = x_in[e, jj, j]
+                    xv = xr[j]
                     g = ce * buf[pw_r, j] * res[j] + lam_chem * (one - b[e, jj, j] / (xv + eps))
                     v = xv - g
                     buf[yr, j] = v if v > 0 else np.float32(0.0)
@@ -134,7 +155,9 @@ def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_t
                     s1 += res[j] * res[j]
                 c1 += 0.5 * s1
                 for e in range(n):
-                    r2, r3 = _row_costs(x_in, b, e, jj, eps, tmp, ibuf)
+                    xr = _row(x, snap_x, t, a, bnd, base, e, jj)
+                    xn = _row(x, snap_x, t, a, bnd, base, e, jj + 1) if jj + 1 < ny else xr
+                    r2, r3 = _costs_row(xr, xn, b[e, jj], jj + 1 < ny, eps, tmp, ibuf)
                     c2 += r2
                     c3 += r3
         for e in range(n):
@@ -163,21 +186,21 @@ def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_t
                           o_r + dst + (i & 3), o_s + dst + (i & 3), k < n_in, nx)
             # TV output on row i = jj - n_in - 1
             i = jj - n_in - 1
-            if i >= a and i < bnd:
+            if i >= a and i < bnd and update:
                 yc = e * ry + i % ry
                 if n_in == 0:
                     for j in range(nx):
-                        x_out[e, i, j] = buf[yc, j]
+                        x[e, i, j] = buf[yc, j]
                 else:
                     last = (e * nr + n_in) * 4
                     _primal_row(buf, yc, o_p + last + ((i - 1) & 3), o_p + last + (i & 3),
                                 o_q + last + (i & 3), i, ny, lam32, nx, o_m + 1)
                     for j in range(nx):
-                        x_out[e, i, j] = tmp[j]
+                        x[e, i, j] = tmp[j]
                     if keep:
                         for j in range(nx):
-                            p_out[e, i, j] = buf[o_p + last + (i & 3), j]
-                            q_out[e, i, j] = buf[o_q + last + (i & 3), j]
+                            p[e, i, j] = buf[o_p + last + (i & 3), j]
+                            q[e, i, j] = buf[o_q + last + (i & 3), j]
     out = np.empty(3)
     out[0] = c1
     out[1] = c2
@@ -186,27 +209,43 @@ def _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_t
 
 
 @nb.njit(parallel=True, **_JIT)
-def fused_iteration(x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in, lam_tv,
-                    alphas, warm, keep, n_bands, x_out, p_out, q_out):
-    """x_out = TV-prox(max(x_in - grad, 0)); returns the costs (Psi1, Psi2, TV) of x_in.
+def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
+                    alphas, warm, keep, update, n_bands):
+    """x = TV-prox(max(x - grad, 0)) in place; returns the costs (Psi1, Psi2, TV) of x before.
 
-    x_in, b, x_out: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights.
-    p_in, q_in: dual variables of the previous iteration (used when ``warm``;
-    else the duals start at 0); p_out, q_out receive the final duals when
-    ``keep`` (a cold-started next iteration does not need them).
-    alphas: (n_inner,) float64 FGP momentum factors (zeros for GP); with
-    ``lam_tv`` <= 0 the TV step is skipped. Rows are split into ``n_bands``
-    parallel bands. Costs are float64 (3,).
+    x, b: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights. p, q: TV
+    dual variables, read when ``warm`` (else the duals start at 0) and
+    overwritten with the final duals when ``keep``. alphas: (n_inner,) float64
+    FGP momentum factors (zeros for GP); with ``lam_tv`` <= 0 there is no TV
+    step; with ``update`` False nothing is written (costs only). Rows are split
+    into ``n_bands`` parallel bands. Costs are float64 (3,).
     """
-    ny = x_in.shape[1]
+    n, ny, nx = x.shape
+    n_in = alphas.shape[0] if lam_tv > 0 else 0
     band = (ny + n_bands - 1) // n_bands
+    # rows around each band edge that both neighbours read, saved before either writes
+    h = 2 * n_in + 2
+    base = np.empty(n_bands + 1, np.int64)
+    snap_x = np.empty((n_bands + 1, n, h, nx), np.float32)
+    snap_p = np.empty_like(snap_x)
+    snap_q = np.empty_like(snap_x)
+    for k in range(n_bands + 1):
+        base[k] = k * band - n_in - 1
+        if k == 0 or k == n_bands:
+            continue
+        for r in range(max(0, base[k]), min(ny, base[k] + h)):
+            for e in range(n):
+                for j in range(nx):
+                    snap_x[k, e, r - base[k], j] = x[e, r, j]
+                    snap_p[k, e, r - base[k], j] = p[e, r, j]
+                    snap_q[k, e, r - base[k], j] = q[e, r, j]
     part = np.zeros((n_bands, 3))
     for t in nb.prange(n_bands):
         a = t * band
         bnd = min(a + band, ny)
         if a < bnd:
-            part[t] = _band(a, bnd, x_in, b, bh, w, gamma, lam_h, lam_chem, eps, p_in, q_in,
-                            lam_tv, alphas, warm, keep, x_out, p_out, q_out)
+            part[t] = _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q,
+                            lam_tv, alphas, warm, keep, update, snap_x, snap_p, snap_q, base)
     out = np.zeros(3)
     for t in range(n_bands):
         for k in range(3):

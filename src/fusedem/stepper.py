@@ -5,11 +5,15 @@ pass over memory (:func:`fusedem.pipeline.fused_iteration`). Beyond that its
 per-band ring buffers (a few rows per inner iteration and element) outgrow the
 cache and its band margins (n_iter_tv + 1 rows) eat into the parallel work, so
 the two-pass kernels (``kernels.gradient_step`` then ``kernels.tv_prox``) are
-faster. Measured per outer iteration on random 3-element maps, 2 threads:
+faster. ``benchmarks/bench_kernels.py``, ms per outer iteration, 3 elements,
+2 threads:
 
-    inner iterations        10           20           40
-    512²,  one/two pass   9.2 / 8.7    16.7 / 16.3   40 / 31 ms
-    2048², one/two pass   137 / 279    234 / 472    710 / 457 ms
+    inner iterations          3        10        20        30        40
+    512²   one / two pass   2.0/2.0   4.3/4.0   8.2/7.1   12/9.9    18/13
+    2048²  one / two pass    35/48     68/116   121/211   263/321   431/422
+
+Small images fit in cache either way; there the one-pass kernel's per-row
+overhead costs up to 15 %.
 """
 from __future__ import annotations
 
@@ -26,47 +30,46 @@ class Stepper:
     """Holds the iterate ``x`` (n, ny, nx) float32 and the TV duals between outer iterations.
 
     b: (n, ny, nx) float32 normalised maps; bh: (ny, nx) normalised HAADF;
-    w: (n,) float32 channel weights; lam_h: the HAADF term's weight.
+    w: (n,) float32 channel weights; lam_h: the HAADF term's weight. ``fused``
+    picks the kernel (None: the one-pass kernel up to MAX_FUSED_INNER).
     """
 
-    def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float, p: FusionParams):
+    def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
+                 p: FusionParams, fused: bool | None = None):
         self.bh, self.b, self.w, self.p = bh, b, w, p
         f32 = np.float32
         self.scalars = (f32(p.gamma), f32(lam_h), f32(p.lambda_chem), f32(p.eps))
-        self.fused = p.n_iter_tv <= MAX_FUSED_INNER
+        self.fused = p.n_iter_tv <= MAX_FUSED_INNER if fused is None else bool(fused)
         self.x = b.copy()
-        self._x2 = np.empty_like(b)  # next iterate (one pass) or gradient step y (two passes)
-        self._duals = [np.zeros_like(b), np.zeros_like(b), np.empty_like(b), np.empty_like(b)]
+        self._p, self._q = np.zeros_like(b), np.zeros_like(b)
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
-        self._bands = pipeline.n_bands_for(b.shape[1], numba.get_num_threads(), p.n_iter_tv)
-        self._block = max(8, min(64, -(-b.shape[1] // 8)))  # rows per task of tv_prox
+        if self.fused:
+            self._bands = pipeline.n_bands_for(b.shape[1], numba.get_num_threads(), p.n_iter_tv)
+        else:  # gradient step y and the extrapolated duals r, s of the two-pass kernels
+            self._y, self._r, self._s = (np.empty_like(b) for _ in range(3))
+            self._block = max(8, min(64, -(-b.shape[1] // 8)))  # rows per task of tv_prox
 
     def step(self, warm: bool) -> np.ndarray:
         """One outer iteration; returns the costs (Psi1, Psi2, TV) (3,) of the iterate before it.
 
         ``warm``: start the TV dual iteration from the previous iteration's duals.
         """
-        p, (pd, qd, pn, qn) = self.p, self._duals
+        p = self.p
         if self.fused:
-            costs = pipeline.fused_iteration(
-                self.x, self.b, self.bh, self.w, *self.scalars, pd, qd, float(p.lambda_tv),
-                self._alphas, warm, p.warm_start_tv, self._bands, self._x2, pn, qn,
+            return pipeline.fused_iteration(
+                self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
+                float(p.lambda_tv), self._alphas, warm, p.warm_start_tv, True, self._bands,
             )
-            self.x, self._x2 = self._x2, self.x
-            self._duals = [pn, qn, pd, qd]
-            return costs
-        y = self._x2
-        costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, y, True)
-        kernels.tv_prox(y, p.lambda_tv, p.n_iter_tv, pd, qd, pn, qn, self.x,
-                        momentum=p.tv_solver == "fgp", warm=warm, block=self._block)
+        costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._y, True)
+        kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r, self._s,
+                        self.x, momentum=p.tv_solver == "fgp", warm=warm, block=self._block)
         return costs
 
     def costs(self) -> np.ndarray:
         """Costs (Psi1, Psi2, TV) (3,) of the current iterate."""
-        if self.fused:  # a gradient step into scratch, no TV step: no other kernel to compile
-            pd, qd, pn, qn = self._duals
+        if self.fused:  # costs only (update=False): no other kernel to compile
             return pipeline.fused_iteration(
-                self.x, self.b, self.bh, self.w, *self.scalars, pd, qd, 0.0, self._alphas,
-                False, False, self._bands, self._x2, pn, qn,
+                self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q, 0.0,
+                self._alphas, False, False, False, self._bands,
             )
-        return kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._x2, False)
+        return kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._y, False)
