@@ -126,6 +126,20 @@ def test_run_with_crop_streams_and_matches_api(viewer, widget, qtbot):
     assert widget.params_panel.lambda_tv.enabled
 
 
+def test_first_run_says_the_solver_is_loading(viewer, widget, qtbot, monkeypatch):
+    add_dysco3(viewer)
+    widget.params_panel.n_iter.value = 3
+    monkeypatch.setattr(FusionWidget, "_kernels_loaded", False)
+    assert widget.run()
+    assert "first run" in widget.progress_label.value  # compiling can take ~20 s: say so
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
+    assert FusionWidget._kernels_loaded
+    assert widget.run()
+    assert "starting on" in widget.progress_label.value
+    assert "first run" not in widget.progress_label.value
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
+
+
 def test_stop_mid_run_keeps_last_state(viewer, widget, qtbot):
     add_dysco3(viewer)
     widget.params_panel.n_iter.value = 10000

@@ -34,6 +34,8 @@ _ERR, _OK = "#ff7b7b", "#9ad29a"
 class FusionWidget(Container):
     """Dock panel that fuses elemental maps with the HAADF image, streaming live results."""
 
+    _kernels_loaded = False  # per process: the first run loads (or first compiles) numba kernels
+
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self._viewer = napari_viewer
         self._ready = False
@@ -201,7 +203,9 @@ class FusionWidget(Container):
         self._outcome = ""
         self.plot.clear()
         self.progress.max, self.progress.value = plan.params.n_iter, 0
-        self.progress_label.value = f"starting on {plan.describe()}…"
+        self.progress_label.value = f"starting on {plan.describe()}…" + (
+            "" if FusionWidget._kernels_loaded else
+            " (first run: loading the solver; the very first run on a computer compiles it, ~20 s)")
         self._say("")
         self._watch_close()
         self._started = time.perf_counter()
@@ -249,6 +253,7 @@ class FusionWidget(Container):
             for layer in self._run_inputs[1:]:
                 layer.visible = False
         self.progress.value = state.iteration
+        FusionWidget._kernels_loaded = True
         pbar = getattr(self._worker, "pbar", None)
         if pbar is not None:
             pbar.update(state.iteration - pbar.n)
