@@ -18,34 +18,38 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._rowmath import log_row, pow_row
+from ._rowmath import logf, pow_row
 
 _JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
 _ROWS = 16  # rows per parallel task of the gradient step
 
 
 @nb.njit(inline="always", **_JIT)
-def _costs_row(xr, xn, br, has_next, eps, tmp, ibuf):
-    """(Psi2, TV) contributions of row xr (nx,), given the next row xn (if has_next)
-    and the measured row br; tmp, ibuf: scratch rows."""
+def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write):
+    """Gradient step and cost terms of one element on one row.
+
+    xr, xn: this row and the next of x (xn unused unless has_next); br: measured
+    row; pwr: x^(gamma - 1); res: A x^gamma - b_H; ce = lam_h gamma w_e. With
+    ``write``, yr = max(x - (ce pwr res + lam_chem (1 - b / (x + eps))), 0).
+    Returns this row's (Psi2, TV) terms: sum(x - b ln(x + eps)) and the
+    isotropic TV sum of sqrt(dx^2 + dy^2) with forward differences.
+    """
     nx = xr.shape[0]
+    one = np.float32(1.0)
+    s2 = np.float32(0.0)
+    s3 = np.float32(0.0)
     for j in range(nx):
-        tmp[j] = xr[j] + eps
-    log_row(tmp, tmp, ibuf)
-    c2 = np.float32(0.0)
-    for j in range(nx):
-        c2 += xr[j] - br[j] * tmp[j]
-    c3 = np.float32(0.0)
-    if has_next:
-        for j in range(nx - 1):
-            dx = xn[j] - xr[j]
-            dy = xr[j + 1] - xr[j]
-            c3 += np.sqrt(dx * dx + dy * dy)
-        c3 += abs(xn[nx - 1] - xr[nx - 1])
-    else:
-        for j in range(nx - 1):
-            c3 += abs(xr[j + 1] - xr[j])
-    return c2, c3
+        xv = xr[j]
+        bv = br[j]
+        if write:
+            g = ce * pwr[j] * res[j] + lam_chem * (one - bv / (xv + eps))
+            v = xv - g
+            yr[j] = v if v > 0 else np.float32(0.0)
+        s2 += xv - bv * logf(xv + eps)
+        dx = xn[j] - xv if has_next else np.float32(0.0)
+        dy = xr[j + 1] - xv if j < nx - 1 else np.float32(0.0)
+        s3 += np.sqrt(dx * dx + dy * dy)
+    return s2, s3
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -60,42 +64,33 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y):
     """
     n, ny, nx = x.shape
     g1 = gamma - np.float32(1.0)
-    one = np.float32(1.0)
     part = np.zeros((ny, 3))
     n_blocks = (ny + _ROWS - 1) // _ROWS
     for blk in nb.prange(n_blocks):  # scratch rows allocated once per block of rows
         pw = np.empty((n, nx), np.float32)
-        ibuf = np.empty(nx, np.int32)
         res = np.empty(nx, np.float32)
-        tmp = np.empty(nx, np.float32)
         for i in range(blk * _ROWS, min((blk + 1) * _ROWS, ny)):
             for j in range(nx):
                 res[j] = -bh[i, j]
-            c2 = 0.0
-            c3 = 0.0
             for e in range(n):
-                pow_row(x[e, i], g1, pw[e], ibuf)
+                pow_row(x[e, i], g1, pw[e])
                 we = w[e]
                 for j in range(nx):
                     res[j] += we * pw[e, j] * x[e, i, j]
-                xn = x[e, i + 1] if i + 1 < ny else x[e, i]
-                r2, r3 = _costs_row(x[e, i], xn, b[e, i], i + 1 < ny, eps, tmp, ibuf)
-                c2 += r2
-                c3 += r3
             c1 = np.float32(0.0)
             for j in range(nx):
                 c1 += res[j] * res[j]
+            c2 = 0.0
+            c3 = 0.0
+            for e in range(n):
+                xn = x[e, i + 1] if i + 1 < ny else x[e, i]
+                r2, r3 = _step_costs_row(x[e, i], xn, b[e, i], pw[e], res, lam_h * gamma * w[e],
+                                         lam_chem, eps, i + 1 < ny, y[e, i], write_y)
+                c2 += r2
+                c3 += r3
             part[i, 0] = 0.5 * c1
             part[i, 1] = c2
             part[i, 2] = c3
-            if write_y:
-                for e in range(n):
-                    ce = lam_h * gamma * w[e]
-                    for j in range(nx):
-                        xv = x[e, i, j]
-                        g = ce * pw[e, j] * res[j] + lam_chem * (one - b[e, i, j] / (xv + eps))
-                        v = xv - g
-                        y[e, i, j] = v if v > 0 else np.float32(0.0)
     out = np.zeros(3)
     for i in range(ny):
         for k in range(3):
@@ -109,11 +104,10 @@ def forward_model(x, w, gamma, out):
     n, ny, nx = x.shape
     for i in nb.prange(ny):
         tmp = np.empty(nx, np.float32)
-        ibuf = np.empty(nx, np.int32)
         for j in range(nx):
             out[i, j] = 0.0
         for e in range(n):
-            pow_row(x[e, i], gamma, tmp, ibuf)
+            pow_row(x[e, i], gamma, tmp)
             for j in range(nx):
                 out[i, j] += w[e] * tmp[j]
 

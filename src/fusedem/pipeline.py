@@ -22,7 +22,7 @@ import numba as nb
 import numpy as np
 
 from ._rowmath import pow_row
-from .kernels import _costs_row
+from .kernels import _step_costs_row
 
 _JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
 
@@ -88,7 +88,6 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
     n, ny, nx = x.shape
     n_in = alphas.shape[0] if lam_tv > 0 else 0
     g1 = gamma - np.float32(1.0)
-    one = np.float32(1.0)
     lam32 = np.float32(lam_tv)
     c = np.float32(1.0 / (8.0 * lam_tv)) if lam_tv > 0 else np.float32(0.0)
     ry = n_in + 2  # rows of y kept: the output reads y row j - n_in - 1
@@ -103,11 +102,10 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
     o_s = o_r + 4 * n * nr
     o_x = o_s + 4 * n * nr  # primal rows i, i+1 per element and ring: o_x + (e nr + k) 2 + i % 2
     o_w = o_x + 2 * n * nr  # x^(gamma - 1) per element
-    o_m = o_w + n  # residual, scratch
+    o_m = o_w + n  # residual, output row
     buf = np.zeros((o_m + 2, nx + 16), np.float32)
     res = buf[o_m, :nx]
     tmp = buf[o_m + 1, :nx]
-    ibuf = np.empty(nx, np.int32)
     lo0 = max(0, a - n_in)
     hi0 = min(ny - 1, bnd - 1 + n_in)
     c1 = 0.0
@@ -135,31 +133,25 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
             for e in range(n):
                 pwe = buf[o_w + e, :nx]
                 xr = _row(x, snap_x, t, a, bnd, base, e, jj)
-                pow_row(xr, g1, pwe, ibuf)
+                pow_row(xr, g1, pwe)
                 we = w[e]
                 for j in range(nx):
                     res[j] += we * pwe[j] * xr[j]
+            own = jj >= a and jj < bnd
             for e in range(n):
-                ce = lam_h * gamma * w[e]
-                yr = e * ry + jj % ry
-                pw_r = o_w + e
                 xr = _row(x, snap_x, t, a, bnd, base, e, jj)
-                for j in range(nx):
-                    xv = xr[j]
-                    g = ce * buf[pw_r, j] * res[j] + lam_chem * (one - b[e, jj, j] / (xv + eps))
-                    v = xv - g
-                    buf[yr, j] = v if v > 0 else np.float32(0.0)
-            if jj >= a and jj < bnd:
+                xn = _row(x, snap_x, t, a, bnd, base, e, jj + 1) if jj + 1 < ny else xr
+                r2, r3 = _step_costs_row(xr, xn, b[e, jj], buf[o_w + e, :nx], res,
+                                         lam_h * gamma * w[e], lam_chem, eps, jj + 1 < ny,
+                                         buf[e * ry + jj % ry, :nx], True)
+                if own:
+                    c2 += r2
+                    c3 += r3
+            if own:
                 s1 = np.float32(0.0)
                 for j in range(nx):
                     s1 += res[j] * res[j]
                 c1 += 0.5 * s1
-                for e in range(n):
-                    xr = _row(x, snap_x, t, a, bnd, base, e, jj)
-                    xn = _row(x, snap_x, t, a, bnd, base, e, jj + 1) if jj + 1 < ny else xr
-                    r2, r3 = _costs_row(xr, xn, b[e, jj], jj + 1 < ny, eps, tmp, ibuf)
-                    c2 += r2
-                    c3 += r3
         for e in range(n):
             # dual iteration k on row i = jj - k, from ring k - 1 into ring k
             for k in range(1, n_in + 1):
