@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Iterator
 
+from ..solver import load_kernels
 from ._config import UsageError
 from ._progress import progress
 from ._run import Run, prepare, record, summarise
@@ -46,12 +47,24 @@ def open_client(scheduler: str | None, workers: int | None, dashboard: str | Non
             yield client
         return
     n = workers or machine_cores()
+    # Fill numba's on-disk cache first: workers then load the kernels in ~0.3 s. Each
+    # compiling them itself held its GIL for ~15 s, long enough to miss the
+    # scheduler's heartbeats (logged tracebacks).
+    if not quiet:
+        print("loading the solver (the first run on a computer compiles it, ~20 s)",
+              file=sys.stderr)
+    load_kernels()
     # Worker processes inherit an ignored SIGINT, so Ctrl-C reaches only this
     # process, which then closes the cluster cleanly (no worker tracebacks).
     with _sigint_ignored():
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True,
-            dashboard_address=dashboard, silence_logs=logging.ERROR,
+            dashboard_address=dashboard,
+            # Every failure reaches the summary as a failed input with its reason (task
+            # errors and lost workers alike); the workers' own logs added only noise, e.g.
+            # a heartbeat traceback when a heartbeat raced the cluster's shutdown (seen
+            # once in CI).
+            silence_logs=logging.CRITICAL,
         )
     with cluster, Client(cluster) as client:
         if not quiet:
