@@ -9,8 +9,8 @@ faster. ``benchmarks/bench_kernels.py``, ms per outer iteration, 3 elements,
 2 threads:
 
     inner iterations          3        10        20        30        40
-    512²   one / two pass   2.0/2.0   4.3/4.0   8.2/7.1   12/9.9    18/13
-    2048²  one / two pass    35/48     68/116   121/211   263/321   431/422
+    512²   one / two pass   1.8/1.8   4.3/4.1   8.1/7.4   12/11     16/14
+    2048²  one / two pass    32/46     66/122   134/223   274/339   428/420
 
 Small images fit in cache either way; there the one-pass kernel's per-row
 overhead costs up to 15 %.
