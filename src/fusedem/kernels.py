@@ -25,6 +25,14 @@ _ROWS = 16  # rows per parallel task of the gradient step
 
 
 @nb.njit(inline="always", **_JIT)
+def _add_to_residual(xr, g1, we, pwr, res):
+    """One element's share of the HAADF residual on a row: pwr = xr^g1; res += we pwr xr."""
+    pow_row(xr, g1, pwr)
+    for j in range(xr.shape[0]):
+        res[j] += we * pwr[j] * xr[j]
+
+
+@nb.njit(inline="always", **_JIT)
 def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write):
     """Gradient step and cost terms of one element on one row.
 
@@ -73,10 +81,7 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y):
             for j in range(nx):
                 res[j] = -bh[i, j]
             for e in range(n):
-                pow_row(x[e, i], g1, pw[e])
-                we = w[e]
-                for j in range(nx):
-                    res[j] += we * pw[e, j] * x[e, i, j]
+                _add_to_residual(x[e, i], g1, w[e], pw[e], res)
             c1 = np.float32(0.0)
             for j in range(nx):
                 c1 += res[j] * res[j]

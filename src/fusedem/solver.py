@@ -188,7 +188,7 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
     t0 = time.perf_counter()
     last_maps = -np.inf
     for k in range(1, p.n_iter + 1):
-        prev = steps.step(warm=p.warm_start_tv and k > 1)  # also the costs of the previous iterate
+        prev = steps.step()  # also returns the costs of the previous iterate
         if k > 1:
             hist[k - 2] = prev
         if k % every == 0 or k == p.n_iter:

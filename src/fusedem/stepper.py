@@ -42,6 +42,7 @@ class Stepper:
         self.fused = p.n_iter_tv <= MAX_FUSED_INNER if fused is None else bool(fused)
         self.x = b.copy()
         self._p, self._q = np.zeros_like(b), np.zeros_like(b)
+        self._stepped = False
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
         if self.fused:
             self._bands = pipeline.n_bands_for(b.shape[1], numba.get_num_threads(), p.n_iter_tv)
@@ -49,12 +50,15 @@ class Stepper:
             self._y, self._r, self._s = (np.empty_like(b) for _ in range(3))
             self._block = max(8, min(64, -(-b.shape[1] // 8)))  # rows per task of tv_prox
 
-    def step(self, warm: bool) -> np.ndarray:
+    def step(self) -> np.ndarray:
         """One outer iteration; returns the costs (Psi1, Psi2, TV) (3,) of the iterate before it.
 
-        ``warm``: start the TV dual iteration from the previous iteration's duals.
+        With ``warm_start_tv`` the TV dual iteration starts from the previous
+        iteration's duals (from 0 in the first iteration, and always without it).
         """
         p = self.p
+        warm = p.warm_start_tv and self._stepped
+        self._stepped = True
         if self.fused:
             return pipeline.fused_iteration(
                 self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
