@@ -16,7 +16,10 @@ class FusionParams:
     """Parameters of the fused multi-modal solver (see DESIGN.md section 1).
 
     All inputs are min-max normalised to [0, 1] first, so the weights below are
-    dimensionless and carry over between datasets.
+    dimensionless and carry over between datasets. The defaults are the DyScO3
+    tutorial's values with the published algorithm's cold TV start: values tuned
+    with the published code carry over unchanged. On other data use
+    :func:`fusedem.autotune` (or ``fuse(..., params="auto")``).
     """
 
     #: Weight of the Poisson term Psi2 (typically 0.005-0.3).
@@ -39,10 +42,12 @@ class FusionParams:
     tv_solver: Literal["fgp", "gp"] = "fgp"
     #: Zero normalised map values below this threshold (None: keep all).
     background_threshold: float | None = None
-    #: Keep the TV dual variables between outer iterations: better maps for the
-    #: same time (docs/warm-start.md). The published algorithm restarts them, so
-    #: its tuned lambda_tv values mean the same here only with False (as in the presets).
-    warm_start_tv: bool = True
+    #: Keep the TV dual variables between outer iterations. False (the default)
+    #: restarts them every outer iteration as the published algorithm does, so its
+    #: tuned lambda values mean the same here; True makes a given lambda_tv much
+    #: stronger and was worse at the best lambdas in 6 of 8 phantom cases
+    #: (docs/warm-start.md).
+    warm_start_tv: bool = False
 
     def __post_init__(self) -> None:
         errors = []

@@ -33,7 +33,9 @@ _TIPS = {
     "recommended) or 'gp' (plain gradient projection, for comparison).",
     "background_threshold": "Zero normalised input-map values below this threshold before "
     "fusing (0-1). Useful for particles on an empty background (Co3O4-Mn3O4: 0.2).",
-    "warm_start_tv": "Keep the TV dual variables between outer iterations (faster convergence).",
+    "warm_start_tv": "Keep the TV dual variables between outer iterations. Off (default) is "
+    "what the published code does; on makes a given λ TV much stronger, so tuned values no "
+    "longer carry over (docs/warm-start.md).",
 }
 
 
@@ -58,7 +60,8 @@ class ParamControls(Container):
         )
         self.reset_button = PushButton(
             name="reset_defaults", text="Reset to defaults",
-            tooltip="Set every parameter back to the library defaults (the DyScO3 tutorial).",
+            tooltip="Set every parameter back to fusedem's defaults: the DyScO3 tutorial's "
+            "values with a cold TV start (= FusionParams()). On other data, use Auto.",
         )
         self.lambda_chem = _float("lambda_chem", "λ chem", 0.0, 1.0, 0.001)
         self.lambda_tv = _float("lambda_tv", "λ TV", 0.0, 2.0, 0.001)
