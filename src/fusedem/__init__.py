@@ -16,14 +16,17 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .elements import ATOMIC_NUMBERS, atomic_number, normalize_symbol
 from .params import FusionParams
 from .solver import FusionResult, FusionState, fuse, iterate
+from .tuning import AutoResult, autotune
 
 __version__ = "0.1.0"
 __all__ = [
     "ATOMIC_NUMBERS",
+    "AutoResult",
     "FusionParams",
     "FusionResult",
     "FusionState",
     "atomic_number",
+    "autotune",
     "fuse",
     "iterate",
     "normalize_symbol",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,8 @@ class FusionResult:
     iterations: int  #: outer iterations actually run (< n_iter when stopped early)
     input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: (min, max) of each raw input before normalisation ('HAADF' and elements)
+    autotune: Any = None
+    #: the :class:`fusedem.tuning.AutoResult` that chose ``params`` (``params="auto"``), else None
 
 
 def channel_weights(z: np.ndarray, weighting: str, gamma: float) -> np.ndarray:
@@ -215,13 +218,26 @@ def haadf_model(maps: Mapping[str, np.ndarray], weights: Mapping[str, float], ga
     return out
 
 
-def fuse(haadf, maps: Mapping[str, object], params: FusionParams | None = None, **overrides) -> FusionResult:
+def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = None,
+         **overrides) -> FusionResult:
     """Fuse noisy elemental maps with the HAADF image; see :func:`iterate`.
 
     Returns a :class:`FusionResult` whose maps are (ny, nx) float32 in
     normalised units. ``overrides`` change single parameters, e.g. ``n_iter=50``.
+    ``params="auto"`` chooses λ_chem, λ_TV and n_iter from the data first
+    (:func:`fusedem.autotune`, with ``overrides`` as the other parameters); the
+    choice and its validation scores are in ``result.autotune``.
     """
-    p = _resolve(params, overrides)
+    auto = None
+    if isinstance(params, str):
+        if params != "auto":
+            raise ValueError(f"params must be a FusionParams, None or 'auto', got {params!r}")
+        from .tuning import autotune
+
+        auto = autotune(haadf, maps, _resolve(None, overrides))
+        p = auto.params
+    else:
+        p = _resolve(params, overrides)
     bh, b, symbols, z, ranges = prepare_inputs(haadf, maps)
     t0 = time.perf_counter()
     state = None
@@ -239,6 +255,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | None = None, 
         elapsed=time.perf_counter() - t0,
         iterations=state.iteration,
         input_ranges=ranges,
+        autotune=auto,
     )
 
 

@@ -35,7 +35,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PARAMS_FILE = "fusedem_params.toml"
-TOP_KEYS = ("preset", "elements", "crop", "format", "params")
+TOP_KEYS = ("preset", "elements", "crop", "format", "auto", "params", "chosen")
 FORMATS = ("h5", "tiff")
 _OPTIONAL = {f.name for f in dataclasses.fields(FusionParams) if f.default is None}
 
@@ -94,6 +94,10 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("fusion parameters (override preset and --config)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="start from a tutorial preset")
     g.add_argument("--config", type=Path, metavar="TOML", help="read options from a TOML file")
+    g.add_argument("--auto", action="store_true", default=None,
+                   help="choose lambda_chem, lambda_tv and n_iter from each input's data "
+                   "(held-out validation; the other parameters as given); the choices are "
+                   f"written to the result files and to {'fusedem_params.toml'}")
     defaults = FusionParams()
     choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS}
     for f in dataclasses.fields(FusionParams):
@@ -171,8 +175,13 @@ def _toml_value(v: Any) -> str:
 
 def params_toml(params: FusionParams, *, elements: Sequence[str] | None = None,
                 crop: Crop | None = None, fmt: str | None = None,
-                comment: Sequence[str] = ()) -> str:
-    """The TOML text of a run's parameters (readable back by ``--config``)."""
+                comment: Sequence[str] = (), auto: bool = False,
+                chosen: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The TOML text of a run's parameters (readable back by ``--config``).
+
+    With ``auto``, ``[params]`` holds the fixed parameters and ``[chosen."<input>"]``
+    what the automatic choice picked for each input (informational).
+    """
     from .. import __version__
 
     lines = [f"# fusedem {__version__} parameters, written {_dt.datetime.now().isoformat(timespec='seconds')}"]
@@ -184,8 +193,13 @@ def params_toml(params: FusionParams, *, elements: Sequence[str] | None = None,
         lines.append(f'crop = "{format_crop(crop)}"')
     if fmt:
         lines.append(f"format = {_toml_value(fmt)}")
+    if auto:
+        lines.append("auto = true  # lambda_chem, lambda_tv, n_iter chosen per input from its data")
     lines += ["", "[params]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in params.to_dict().items()]
+    for label, vals in (chosen or {}).items():
+        lines += ["", f"[chosen.{_toml_value(label)}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in vals.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ class Run:
     missing: list[Outcome]  #: inputs that matched no file
     quiet: bool
     report: Path | None = None  #: JSON summary file (--report)
+    toml: dict = field(default_factory=dict)  #: what params_toml needs to rewrite the TOML
     outcomes: list[Outcome] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -109,15 +110,19 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         raise UsageError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
     argv = getattr(args, "argv", None) or []
     command = [f"command: fusedem {' '.join(map(str, argv))}"] if argv else []
-    text = params_toml(params, elements=elements, crop=crop, fmt=fmt, comment=command)
+    auto = bool(args.auto if args.auto is not None else cfg.get("auto", False))
+    text = params_toml(params, elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)
     _check_previous(outdir / PARAMS_FILE, text, args.overwrite)
     write_text_atomic(outdir / PARAMS_FILE, text)
     settings = Settings(
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
+        auto=auto,
     )
-    return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
+    run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
+    run.toml = dict(elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)
+    return run
 
 
 def _symbols(names: list[str]) -> list[str]:
@@ -133,7 +138,10 @@ def _symbols(names: list[str]) -> list[str]:
 
 
 def _body(text: str) -> list[str]:
-    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    """The settings lines of a parameters TOML (without comments and per-input choices)."""
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    cut = next((i for i, ln in enumerate(lines) if ln.startswith("[chosen.")), len(lines))
+    return lines[:cut]
 
 
 def _check_previous(path: Path, text: str, overwrite: bool) -> None:
@@ -178,6 +186,10 @@ def summarise(run: Run) -> int:
             print(f"  {o.message}", file=sys.stderr)
     if not run.quiet or failed:
         print(line, file=sys.stderr if failed else sys.stdout)
+    chosen = {o.label: o.chosen for o in run.outcomes if o.chosen}
+    if chosen:  # the automatic choices, per input, next to the fixed parameters
+        text = params_toml(run.params, chosen=chosen, **run.toml)
+        write_text_atomic(Path(outdir) / PARAMS_FILE, text)
     if run.report is not None:
         rows = [{"input": o.label, "status": o.status, "message": o.message, "outputs": o.outputs,
                  "seconds": round(o.seconds, 3)} for o in run.outcomes]

@@ -33,6 +33,7 @@ class Settings:
     overwrite: bool = False
     numba_threads: int | None = None  #: per process; None keeps numba's default
     store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
+    auto: bool = False  #: choose lambda_chem, lambda_tv, n_iter per input (fusedem.autotune)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Outcome:
     fusion_seconds: float = 0.0  #: of which inside fusedem.fuse
     jobs: list[Job] = field(default_factory=list)  #: set by :func:`expand`
     usage: bool = False  #: failed because of the options (e.g. a crop outside the image)
+    chosen: dict[str, Any] | None = None  #: --auto: the parameters chosen and the score
 
 
 class DataError(ValueError):
@@ -143,15 +145,23 @@ def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
 
 
 # ---------------------------------------------------------------- one job
-def existing_valid(output: str, params: FusionParams) -> tuple[bool, str]:
-    """(True, '') when ``output`` holds a complete result made with ``params``."""
+def existing_valid(output: str, params: FusionParams, auto: bool = False) -> tuple[bool, str]:
+    """(True, '') when ``output`` holds a complete result made with ``params``.
+
+    With ``auto``, ``params`` are the fixed parameters of an automatic choice,
+    compared with the base the stored result's choice started from.
+    """
     if not Path(output).exists():
         return False, "missing"
     try:
         if Path(output).suffix.lower() in (".tif", ".tiff"):
-            got = _tiff_params(output)
+            info = _tiff_info(output)
         else:
-            got = getattr(_io().load_result(output), "params", None)
+            saved = _io().load_result(output)
+            info = {**saved.metadata, "params": saved.params}
+        got = info.get("params")
+        if auto:
+            got = (info.get("autotune") or {}).get("base")
     except Exception as exc:
         return False, f"unreadable ({exc})"
     if isinstance(got, dict):
@@ -164,8 +174,8 @@ def existing_valid(output: str, params: FusionParams) -> tuple[bool, str]:
     return True, ""
 
 
-def _tiff_params(path: str) -> dict[str, Any]:
-    """Parameters stored in a result TIFF (ImageJ ``Info`` JSON); raises if unusable."""
+def _tiff_info(path: str) -> dict[str, Any]:
+    """Provenance stored in a result TIFF (ImageJ ``Info`` JSON, decoded); raises if unusable."""
     import json
 
     import tifffile
@@ -173,8 +183,8 @@ def _tiff_params(path: str) -> dict[str, Any]:
     with tifffile.TiffFile(path) as tf:
         info = json.loads((tf.imagej_metadata or {})["Info"])
         tf.asarray()  # a truncated file fails here
-    params = info["params"]
-    return json.loads(params) if isinstance(params, str) else params
+    return {k: json.loads(v) if k in ("params", "autotune") and isinstance(v, str) else v
+            for k, v in info.items()}
 
 
 def _frame(layer, frame: int | None, crop: Crop | None) -> np.ndarray:
@@ -192,7 +202,7 @@ def run_job(job: Job, settings: Settings) -> Outcome:
     try:
         redo = ""
         if Path(job.output).exists():
-            ok, why = existing_valid(job.output, params)
+            ok, why = existing_valid(job.output, params, settings.auto)
             if ok and not settings.overwrite:
                 return Outcome(job.label, "skipped", "already complete", [job.output])
             if not ok and why == "made with other parameters" and not settings.overwrite:
@@ -215,12 +225,22 @@ def run_job(job: Job, settings: Settings) -> Outcome:
         bh = _frame(haadf, job.frame, crop)
         raw = {k: _frame(ly, job.frame, crop) for k, ly in maps.items()}
         try:
-            result = fuse(bh, raw, params)
+            if settings.auto:
+                result = fuse(bh, raw, "auto", **settings.params)
+            else:
+                result = fuse(bh, raw, params)
         except ValueError as exc:
             raise DataError(f"{job.label}: {exc}") from None
         outputs = _save(job, settings, result, haadf, bh, raw, crop)
-        return Outcome(job.label, "done", f"{result.elapsed:.2f} s fusion{redo}", outputs,
-                       time.perf_counter() - t0, fusion_seconds=result.elapsed)
+        chosen = None
+        note = f"{result.elapsed:.2f} s fusion{redo}"
+        if result.autotune is not None:
+            a = result.autotune
+            chosen = {"lambda_chem": a.params.lambda_chem, "lambda_tv": a.params.lambda_tv,
+                      "n_iter": a.params.n_iter, "method": a.method, "score": a.score}
+            note = f"{a.summary()}; {note}"
+        return Outcome(job.label, "done", note, outputs, time.perf_counter() - t0,
+                       fusion_seconds=result.elapsed, chosen=chosen)
     except Exception as exc:
         return Outcome(job.label, "failed", _reason(exc, job.label), [], time.perf_counter() - t0)
 

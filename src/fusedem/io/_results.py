@@ -5,6 +5,8 @@ HDF5 layout (one file, ``fmt='h5'``)::
     /                 attrs: fusedem_result (format version 1), fusedem_version, created (ISO 8601),
                       params (JSON), elements (JSON symbol->Z), weights (JSON), input_names (JSON),
                       input_ranges (JSON), sources (JSON list), elapsed (s), iterations,
+                      autotune (JSON, when the parameters were chosen automatically:
+                      method, score, candidates, neighbourhood),
                       scale, units, translate (per axis (y, x), units e.g. 'nm')
     /maps/<symbol>    (ny, nx) float32 fused map, normalised units; attrs Z, weight
     /haadf_model      (ny, nx) float32, A x^gamma
@@ -173,6 +175,9 @@ def save_result(path: str | os.PathLike, result: Any, *, inputs: Mapping[str, An
     """
     extra = {"elapsed": float(result.elapsed), "iterations": int(result.iterations),
              "input_ranges": {k: list(map(float, v)) for k, v in (result.input_ranges or {}).items()}}
+    if getattr(result, "autotune", None) is not None:
+        # validation score, method and every candidate's score (the chosen point's neighbourhood)
+        extra["autotune"] = result.autotune.to_dict()
     return save_maps(path, result.maps, haadf_model=result.haadf_model, costs=result.costs,
                      params=result.params, elements=result.elements, weights=result.weights,
                      inputs=inputs, sources=sources, scale=scale, units=units, translate=translate,

@@ -1,0 +1,179 @@
+"""Automatic parameters: held-out splits, the search, fuse(params="auto"), CLI --auto."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fusedem
+from fusedem import FusionParams, autotune, fuse, validation
+from fusedem.tuning import autotune_steps
+
+sys.path.insert(0, str(Path(__file__).parent))
+from phantoms import grain_phantom, measure, psnr  # noqa: E402
+
+
+def _mean_psnr(res, truth) -> float:
+    return float(np.mean([psnr(res.maps[e], truth[e]) for e in truth]))
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    truth, z = grain_phantom((64, 64), seed=2)
+    haadf, maps = measure(truth, z, dose=4.0, seed=5)
+    return truth, haadf, maps
+
+
+# --- splits -----------------------------------------------------------------------------
+
+def test_thinning_splits_are_a_partition_of_the_counts(phantom):
+    _, _, maps = phantom
+    (s,) = validation.thinning_splits(maps, p=0.7, n_splits=1, seed=3)
+    for k, b in maps.items():
+        b1 = s.fit[k] * 0.7
+        np.testing.assert_allclose(b1 + s.held[k], b)
+        assert np.all(s.held[k] >= 0) and np.all(b1 >= 0)
+        np.testing.assert_allclose(b1, np.round(b1), atol=1e-9)  # whole counts
+    assert s.ratio == pytest.approx(0.3)
+    # the thinned fraction is Binomial(b, p): about p of all counts
+    total = sum(m.sum() for m in maps.values())
+    kept = sum(s.fit[k].sum() * 0.7 for k in maps)
+    assert abs(kept / total - 0.7) < 0.03
+
+
+def test_thinning_refuses_maps_that_are_not_counts(phantom):
+    _, _, maps = phantom
+    normalised = {k: v / v.max() for k, v in maps.items()}
+    assert validation.are_counts(maps) and not validation.are_counts(normalised)
+    with pytest.raises(ValueError, match="raw counts"):
+        validation.thinning_splits(normalised)
+
+
+def test_masking_split_hides_the_masked_pixels(phantom):
+    _, _, maps = phantom
+    s = validation.masking_split(maps)
+    m = s.mask
+    assert 0.05 < m.mean() < 0.08  # one pixel in 16
+    for k, b in maps.items():
+        assert np.array_equal(s.fit[k][~m], b[~m])
+        # a masked value is the mean of its neighbours, none of which is masked
+        y, x = np.argwhere(m)[len(np.argwhere(m)) // 2]
+        nb = [b[y - 1, x], b[y + 1, x], b[y, x - 1], b[y, x + 1]]
+        assert s.fit[k][y, x] == pytest.approx(np.mean(nb))
+        assert not m[y - 1, x] and not m[y, x + 1]
+
+
+def test_frame_split_even_and_odd(phantom):
+    _, _, maps = phantom
+    rng = np.random.default_rng(0)
+    frames = {k: rng.poisson(np.broadcast_to(v / 4, (4,) + v.shape)).astype(float)
+              for k, v in maps.items()}
+    (s,) = validation.frame_splits(frames)
+    k = next(iter(maps))
+    np.testing.assert_allclose(s.fit[k], frames[k][0::2].sum(0) * 2)
+    np.testing.assert_allclose(s.held[k], frames[k][1::2].sum(0))
+    assert s.ratio == 0.5
+
+
+# --- the search ---------------------------------------------------------------------------
+
+def test_autotune_lands_near_the_best_of_a_grid(phantom):
+    """Within 1 dB (mean PSNR over elements) of the best of a 6 x 6 grid x 3 iteration counts."""
+    truth, haadf, maps = phantom
+    res = autotune(haadf, maps)
+    assert res.method == "thinning"
+    auto = _mean_psnr(fuse(haadf, maps, res.params), truth)
+    base = FusionParams()
+    best = max(
+        _mean_psnr(fuse(haadf, maps, base.replace(lambda_chem=float(lc), lambda_tv=float(lt),
+                                                  n_iter=n)), truth)
+        for lc in np.geomspace(0.003, 0.5, 6) for lt in np.geomspace(0.002, 1.0, 6)
+        for n in (10, 20, 30)
+    )
+    default = _mean_psnr(fuse(haadf, maps), truth)
+    print(f"auto {auto:.2f} dB, grid best {best:.2f} dB, default {default:.2f} dB; {res.summary()}")
+    assert auto >= best - 1.0
+    assert auto > default + 1.0  # the point of choosing from the data at this dose
+
+
+def test_autotune_result_reports_its_search(phantom):
+    _, haadf, maps = phantom
+    res = autotune(haadf, maps, method="masking", budget=12)
+    assert res.method == "masking"
+    assert res.n_solves <= 12 and res.elapsed > 0
+    assert len(res.candidates) == res.n_solves  # masking: one solve per candidate
+    assert res.score == min(c.score for c in res.candidates)
+    assert res.params.lambda_chem in {c.lambda_chem for c in res.candidates}
+    d = res.to_dict()
+    assert d["method"] == "masking" and d["neighbourhood"][0]["score"] == res.score
+    assert d["base"] == FusionParams().to_dict()
+    assert all(np.isfinite(c.score) for c in res.candidates)
+
+
+def test_autotune_is_cancelled_by_closing_the_generator(phantom):
+    _, haadf, maps = phantom
+    gen = autotune_steps(haadf, maps)
+    first = next(gen)
+    second = next(gen)
+    assert second.n_solves > first.n_solves and second.result is None
+    gen.close()
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_fuse_auto_carries_the_choice_into_results_and_files(phantom, tmp_path):
+    _, haadf, maps = phantom
+    res = fuse(haadf, maps, "auto", eps=0.1)
+    assert res.autotune is not None and res.params == res.autotune.params
+    assert res.params.eps == 0.1 and res.autotune.base.eps == 0.1
+    from fusedem.io import load_result, save_result
+
+    save_result(tmp_path / "r.h5", res)
+    meta = load_result(tmp_path / "r.h5").metadata
+    assert meta["autotune"]["method"] == "thinning"
+    assert meta["autotune"]["params"]["lambda_chem"] == res.params.lambda_chem
+    assert len(meta["autotune"]["neighbourhood"]) >= 3
+    with pytest.raises(ValueError, match="'auto'"):
+        fuse(haadf, maps, "automatic")
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+def test_autotune_bad_inputs_are_named(phantom):
+    _, haadf, maps = phantom
+    zero = dict(maps, Sc=np.zeros_like(maps["Sc"]))
+    with pytest.raises(ValueError, match="Sc.*all zero"):
+        autotune(haadf, zero)
+    with pytest.raises(ValueError, match="HAADF.*constant"):
+        autotune(np.full_like(haadf, 65535.0), maps)
+    small = {k: v[:12, :12] for k, v in maps.items()}
+    with pytest.raises(ValueError, match="at least 16 x 16 pixels"):
+        autotune(haadf[:12, :12], small)
+    with pytest.raises(ValueError, match="raw counts"):
+        autotune(haadf, {k: v / 3.0 for k, v in maps.items()}, method="thinning")
+    with pytest.raises(ValueError, match="frames"):
+        autotune(haadf, maps, method="frames")
+
+
+# --- command line -------------------------------------------------------------------------
+
+def test_cli_auto_writes_the_choice(phantom, tmp_path):
+    _, haadf, maps = phantom
+    np.savez(tmp_path / "ph.npz", HAADF=haadf, **maps)
+    out = tmp_path / "out"
+    from test_cli import fusedem_cli
+
+    args = ["fuse", tmp_path / "ph.npz", "-o", out, "--auto"]
+    run = fusedem_cli(*args, "-q")
+    assert run.returncode == 0, run.stderr
+    toml = (out / "fusedem_params.toml").read_text()
+    assert "auto = true" in toml and "[chosen." in toml and 'method = "thinning"' in toml
+    from fusedem.io import load_result
+
+    meta = load_result(out / "ph_fused.h5").metadata
+    assert meta["autotune"]["method"] == "thinning"
+    # the same command again resumes (same input, same fixed parameters)
+    again = fusedem_cli(*args)
+    assert again.returncode == 0 and "1 skipped" in again.stdout, again.stdout + again.stderr
