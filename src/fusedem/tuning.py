@@ -168,12 +168,17 @@ class _Evaluator:
         return sum((lc, lt, k) not in self.curves for lc, lt in points for k in range(n_splits))
 
 
+def _sig(v: float, digits: int = 2) -> float:
+    """``v`` to ``digits`` significant digits: values a user can type and a panel can show."""
+    return float(f"{v:.{digits - 1}e}")
+
+
 def _log_grid(rng: tuple[float, float], n: int) -> list[float]:
-    return [float(v) for v in np.geomspace(rng[0], rng[1], n)]
+    return [_sig(v) for v in np.geomspace(rng[0], rng[1], n)]
 
 
 def _clip(v: float, rng: tuple[float, float]) -> float:
-    return float(min(max(v, rng[0]), rng[1]))
+    return _sig(min(max(v, rng[0]), rng[1]))
 
 
 def _around(c: Candidate, factor: float) -> list[tuple[float, float]]:
@@ -225,6 +230,13 @@ def autotune_steps(
         splits = make_splits(arrays, used, frames=frames, seed=seed)
     else:
         used = "given splits"
+    # inputs are checked now (ValueError at the call); the search runs when iterated
+    return _search(haadf, splits, base, used, budget, t0)
+
+
+def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str,
+            budget: float, t0: float) -> Iterator[AutoProgress]:
+    """The search of :func:`autotune_steps` (a generator)."""
     ev = _Evaluator(haadf, splits, base)
     max_solves = max(len(splits), int(budget))
     n_all = len(splits)

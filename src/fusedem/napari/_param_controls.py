@@ -84,6 +84,8 @@ class ParamControls(Container):
         self.warm_start_tv = CheckBox(name="warm_start_tv", text="warm-start TV",
                                       tooltip=_TIPS["warm_start_tv"])
         self.lambda_haadf.native.setDecimals(3)
+        for w in (self.lambda_chem, self.lambda_tv, self.eps):  # automatic choices go to 1e-4
+            w.native.setDecimals(5)
         self._n_elements = 1
         self._loading = False
         super().__init__(

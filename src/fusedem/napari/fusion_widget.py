@@ -7,6 +7,7 @@ crop (``_crop``), parameters (``_param_controls``), the worker generator
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,9 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
 from .. import solver
+from ..params import FusionParams
+from ._auto_plot import AutoScorePlot
+from ._auto_run import AutoRunner
 from ._convergence_plot import ConvergencePlot
 from ._crop import REGION_LAYER_NAME, Crop
 from ._fused_layers import FusedLayers
@@ -50,8 +54,13 @@ class FusionWidget(Container):
             "Keep the fused layers of earlier runs (renamed '... (run k)') instead of replacing "
             "them."))
         self.run_button = PushButton(text="Run", tooltip="Start the fusion (live preview).")
+        self.auto_button = PushButton(text="Auto", tooltip=(
+            "Choose λ chem, λ TV and the number of iterations from these data (held-out "
+            "validation: Poisson thinning of raw counts, else masked pixels), fill them in "
+            "above, then run. Stop cancels the search and keeps the parameters."))
         self.stop_button = PushButton(text="Stop", enabled=False, tooltip=(
             "Stop after the current iteration and keep the last state as the result."))
+        self.auto_plot = AutoScorePlot()
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
         self.progress_label = text_label()
         self.status = text_label()
@@ -66,8 +75,8 @@ class FusionWidget(Container):
             text_label("Region", bold=True), row(widgets=[self.region_button, self.whole_button]),
             self.region_label, text_label("Parameters", bold=True), self.params_panel,
             self.keep_previous,
-            row(widgets=[self.run_button, self.stop_button]),
-            self.progress, self.progress_label, self.status,
+            row(widgets=[self.run_button, self.auto_button, self.stop_button]),
+            self.progress, self.progress_label, self.status, self.auto_plot,
             text_label("Convergence", bold=True), self.plot,
             row(widgets=[self.reset_contrast_button, self.save_button]),
         ])
@@ -89,9 +98,12 @@ class FusionWidget(Container):
         self._in_frame = False
         self._hide_inputs = False
         self._pending: solver.FusionState | None = None
+        self.auto = AutoRunner(self)
+        self._preset_for: Any = None  # the HAADF layer whose sample preset was applied
         self.region_button.changed.connect(self.select_region_layer)
         self.whole_button.changed.connect(self._clear_region)
         self.run_button.changed.connect(self.run)
+        self.auto_button.changed.connect(self.auto.start)
         self.stop_button.changed.connect(self.stop)
         self.reset_contrast_button.changed.connect(self.fused.reset_contrast)
         self.save_button.changed.connect(self._save_dialog)
@@ -109,8 +121,8 @@ class FusionWidget(Container):
     # ---- state -------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        """True while a worker thread is alive (including a stopping one)."""
-        return self._worker is not None
+        """True while a worker thread (fusion or Auto search) is alive, or stopping."""
+        return self._worker is not None or self.auto.running
 
     def _region_layer(self) -> napari.layers.Shapes | None:
         return next((ly for ly in self._viewer.layers
@@ -148,18 +160,35 @@ class FusionWidget(Container):
         if not self._ready or self.running:
             return
         self.params_panel.set_element_count(len(self.inputs.selected()))
+        preset = self._apply_sample_preset()
         try:
             _, chosen, crop, _ = self._check()
         except ValueError as exc:
             self._say(str(exc), _ERR)
-            self.run_button.enabled = False
+            self.run_button.enabled = self.auto_button.enabled = False
             return
         frame, n = input_frames([ly for ly, _ in chosen] + [self.inputs.haadf.value],
                                 self._viewer.dims.point)
         self.region_label.value = f"Fusing the {crop.describe()}."
         shown = f" · {frame_text(frame, n)}, as on the slider" if frame is not None else ""
-        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.", _OK)
-        self.run_button.enabled = True
+        auto = self.auto.result
+        if auto is not None and auto.params == self.params_panel.params():
+            hint = " Parameters: chosen by Auto from these data."
+        elif preset:
+            hint = f" Parameters: the {preset} sample's published ones."
+        else:
+            hint = " On your own data, press Auto to choose the parameters from them."
+        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.{hint}", _OK)
+        self.run_button.enabled = self.auto_button.enabled = True
+
+    def _apply_sample_preset(self) -> str | None:
+        """Set the parameters to the preset a bundled sample's HAADF carries (once per layer)."""
+        haadf = self.inputs.haadf.value
+        key = ((getattr(haadf, "metadata", None) or {}).get("fusedem") or {}).get("preset")
+        if key and haadf is not self._preset_for:
+            self._preset_for = haadf
+            self.params_panel.set_params(FusionParams.preset(key))
+        return key or None
 
     def _say(self, text: str, color: str = "") -> None:
         self.status.value = f'<span style="color:{color}">{text}</span>' if color else text
@@ -168,6 +197,19 @@ class FusionWidget(Container):
         haadf, chosen, crop, params = self._check()
         self._run_inputs = [haadf] + [ly for ly, _ in chosen]
         return make_plan(haadf, chosen, crop, params, self._viewer.dims.point)
+
+    # what the Auto runner uses of the panel
+    make_plan = _make_plan
+    say = _say
+
+    def say_error(self, text: str) -> None:
+        self._say(text, _ERR)
+
+    def say_ok(self, text: str) -> None:
+        self._say(text, _OK)
+
+    def set_running(self, running: bool) -> None:
+        self._set_running(running)
 
     # ---- running -----------------------------------------------------------------
     def run(self) -> bool:
@@ -213,8 +255,12 @@ class FusionWidget(Container):
         return True
 
     def stop(self, *_: Any) -> None:
-        """Stop the running fusion within one outer iteration, keeping the last state."""
-        if self.running:
+        """Stop the running fusion within one outer iteration, keeping the last state
+        (or the Auto search after its current solve, keeping the parameters)."""
+        if self.auto.running:
+            self.auto.stop()
+            self.stop_button.enabled = False
+        elif self.running:
             self._end_run("")
 
     def _end_run(self, outcome: str) -> None:
@@ -278,6 +324,9 @@ class FusionWidget(Container):
         if state is not None and plan is not None and state.maps is not None:
             self.plot.set_costs(state.costs, force=True)
             self.result = result_from_state(plan, state, self._started)
+            auto = self.auto.result
+            if auto is not None and auto.params == plan.params:  # the run Auto chose
+                self.result = dataclasses.replace(self.result, autotune=auto)
             end = ("Done" if state.iteration >= state.n_iter
                    else f"Stopped at iteration {state.iteration} of {state.n_iter}")
             self.progress_label.value = (f"{end}: {state.iteration} iterations in "
@@ -296,7 +345,7 @@ class FusionWidget(Container):
         self.params_panel.set_running(running)
         self.inputs.set_running(running)
         for w in (self.region_button, self.whole_button, self.keep_previous, self.run_button,
-                  self.save_button, self.reset_contrast_button):
+                  self.auto_button, self.save_button, self.reset_contrast_button):
             w.enabled = not running
         self.stop_button.enabled = running
         bar.setValue(at)
@@ -309,7 +358,9 @@ class FusionWidget(Container):
 
     def _on_viewer_closing(self) -> None:
         """The viewer closes: ignore whatever the worker still sends and let it end."""
-        if self.running:
+        if self.auto.running:
+            self.auto.cancel()
+        if self._worker is not None:
             self._run_id += 1
             self._end_run("")
 
