@@ -333,8 +333,8 @@ def test_auto_lambda_haadf_shows_one_over_the_ticked_element_count(viewer, widge
     assert panel.lambda_haadf.value == pytest.approx(0.8)  # a manual value is kept
     panel.haadf_auto.value = True
     assert panel.lambda_haadf.value == pytest.approx(1 / 3, abs=1e-3)
-    # the defaults are the DyScO3 tutorial, so the preset box names it
-    assert panel.params() == fusedem.FusionParams() and panel.preset.value.startswith("DyScO3")
+    # the defaults differ from the DyScO3 preset only in map scaling (max vs minmax)
+    assert panel.params() == fusedem.FusionParams() and panel.preset.value == "custom"
 
 
 def test_docked_panel_starts_at_its_top_and_fits_its_width(viewer, qtbot):

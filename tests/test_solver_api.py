@@ -71,9 +71,31 @@ def test_tutorial_parameters_mean_the_same_as_published(name, file, min_r):
 
 
 def test_defaults_are_the_tutorial_meaning():
-    """FusionParams() is the DyScO3 tutorial with the published cold TV start."""
-    assert FusionParams() == FusionParams.preset("dysco3")
-    assert FusionParams().warm_start_tv is False
+    """FusionParams() is the DyScO3 tutorial with the published cold TV start; maps are
+    scaled by a gain only (the same as the preset's min-max for maps whose minimum is 0)."""
+    assert FusionParams().replace(map_scaling="minmax") == FusionParams.preset("dysco3")
+    assert FusionParams().warm_start_tv is False and FusionParams().map_scaling == "max"
+    haadf, maps = _tutorial("dysco3")
+    a, b = fuse(haadf, maps, n_iter=5), fuse(haadf, maps, FusionParams.preset("dysco3", n_iter=5))
+    for el in maps:
+        np.testing.assert_array_equal(a.maps[el], b.maps[el])
+
+
+def test_map_scaling_max_keeps_counts_a_gain_only():
+    """'max' divides by the maximum; 'minmax' subtracts the minimum too."""
+    rng = np.random.default_rng(0)
+    haadf = rng.random((32, 32))
+    counts = {"Fe": rng.poisson(20.0, (32, 32)).astype(float) + 5}  # minimum > 0
+    _, b, _, _, rng_max = prepare_inputs(haadf, counts, "max")
+    np.testing.assert_allclose(b[0], counts["Fe"] / counts["Fe"].max(), rtol=1e-6)
+    assert rng_max["Fe"] == (0.0, counts["Fe"].max())
+    _, b, _, _, rng_mm = prepare_inputs(haadf, counts, "minmax")
+    assert b[0].min() == 0 and rng_mm["Fe"][0] == counts["Fe"].min()
+    signed = {"Fe": counts["Fe"] - 30}  # background-subtracted: negative values shift up
+    _, b, _, _, rng_s = prepare_inputs(haadf, signed, "max")
+    assert b[0].min() == 0 and rng_s["Fe"][0] == signed["Fe"].min()
+    with pytest.raises(ValueError, match="map_scaling"):
+        FusionParams(map_scaling="log")
 
 
 def _column_contrast(m: np.ndarray) -> float:

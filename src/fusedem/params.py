@@ -9,14 +9,18 @@ from typing import Any, Literal
 Weighting = Literal["none", "z", "z_gamma", "z_sum", "z_gamma_sum"]
 WEIGHTINGS: tuple[str, ...] = ("none", "z", "z_gamma", "z_sum", "z_gamma_sum")
 TV_SOLVERS: tuple[str, ...] = ("fgp", "gp")
+MAP_SCALINGS: tuple[str, ...] = ("max", "minmax")
 
 
 @dataclass(frozen=True)
 class FusionParams:
     """Parameters of the fused multi-modal solver (see DESIGN.md section 1).
 
-    All inputs are min-max normalised to [0, 1] first, so the weights below are
-    dimensionless and carry over between datasets. The defaults are the DyScO3
+    Inputs are normalised first, so the weights below are dimensionless and carry
+    over between datasets: the HAADF min-max to [0, 1], each elemental map by its
+    maximum (``map_scaling='max'``: a gain only, so raw counts keep their Poisson
+    statistics) or min-max as the published code does (``'minmax'``, the presets;
+    the same for maps whose minimum is 0, as in both tutorials). The defaults are the DyScO3
     tutorial's values with the published algorithm's cold TV start: values tuned
     with the published code carry over unchanged. On other data use
     :func:`fusedem.autotune` (or ``fuse(..., params="auto")``).
@@ -48,6 +52,9 @@ class FusionParams:
     #: stronger and was worse at the best lambdas in 6 of 8 phantom cases
     #: (docs/warm-start.md).
     warm_start_tv: bool = False
+    #: Elemental maps divided by their maximum ('max'; an offset is subtracted only
+    #: when a map has negative values) or min-max normalised ('minmax').
+    map_scaling: Literal["max", "minmax"] = "max"
 
     def __post_init__(self) -> None:
         errors = []
@@ -75,6 +82,8 @@ class FusionParams:
                 errors.append(f"{name} must be an integer >= 1, got {v!r}")
         if self.weighting not in WEIGHTINGS:
             errors.append(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.map_scaling not in MAP_SCALINGS:
+            errors.append(f"map_scaling must be one of {MAP_SCALINGS}, got {self.map_scaling!r}")
         if self.tv_solver not in TV_SOLVERS:
             errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
         if self.lambda_haadf is not None:
@@ -123,10 +132,10 @@ class FusionParams:
 PRESETS: dict[str, FusionParams] = {
     "dysco3": FusionParams(
         lambda_chem=0.08, lambda_tv=0.15, gamma=1.6, eps=0.24, n_iter=30, n_iter_tv=3,
-        weighting="z", background_threshold=None, warm_start_tv=False,
+        weighting="z", background_threshold=None, warm_start_tv=False, map_scaling="minmax",
     ),
     "co3o4_mn3o4": FusionParams(
         lambda_chem=0.006, lambda_tv=0.022, gamma=1.6, eps=0.01, n_iter=30, n_iter_tv=6,
-        weighting="z", background_threshold=0.2, warm_start_tv=False,
+        weighting="z", background_threshold=0.2, warm_start_tv=False, map_scaling="minmax",
     ),
 }

@@ -54,7 +54,7 @@ class FusionResult:
     elapsed: float  #: seconds
     iterations: int  #: outer iterations actually run (< n_iter when stopped early)
     input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    #: (min, max) of each raw input before normalisation ('HAADF' and elements)
+    #: normalisation of each input ('HAADF' and elements): raw = lo + x·(hi − lo)
     autotune: Any = None
     #: the :class:`fusedem.tuning.AutoResult` that chose ``params`` (``params="auto"``), else None
 
@@ -111,11 +111,18 @@ def _normalise(arr: np.ndarray, lo: float, hi: float, out: np.ndarray) -> None:
     out *= np.float32(1.0 / (hi - lo))
 
 
-def prepare_inputs(haadf, maps: Mapping[str, object]):
-    """Validate and normalise inputs.
+def map_range(lo: float, hi: float, map_scaling: str) -> tuple[float, float]:
+    """The (lo, hi) an elemental map with raw range [lo, hi] is normalised by."""
+    return (min(lo, 0.0), hi) if map_scaling == "max" else (lo, hi)
 
-    Returns (bh (ny, nx), b (n, ny, nx), symbols, z (n,), input_ranges). The
-    caller's arrays are not modified. Raises ValueError naming the problem.
+
+def prepare_inputs(haadf, maps: Mapping[str, object], map_scaling: str = "max"):
+    """Validate and normalise inputs (HAADF min-max; maps by ``map_scaling``).
+
+    Returns (bh (ny, nx), b (n, ny, nx), symbols, z (n,), input_ranges), where
+    input_ranges[name] = (lo, hi) is the normalisation: raw = lo + x·(hi − lo).
+    With 'max', lo is 0 unless a map has negative values (then its minimum).
+    The caller's arrays are not modified. Raises ValueError naming the problem.
     """
     if not isinstance(maps, Mapping):
         raise ValueError("maps must be a mapping element symbol -> 2-D array")
@@ -129,6 +136,7 @@ def prepare_inputs(haadf, maps: Mapping[str, object]):
         if sym in symbols:
             raise ValueError(f"element {sym} is given twice (keys {list(maps)})")
         arr, lo, hi = _check_image(f"map {key!r}", a)
+        lo, hi = map_range(lo, hi, map_scaling)
         if arr.shape != bh_raw.shape:
             raise ValueError(
                 f"shape mismatch: map {key!r} has shape {arr.shape} but the HAADF has "
@@ -176,7 +184,7 @@ def iterate(
     p = _resolve(params, overrides)
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    bh, b, symbols, z, _ = prepare_inputs(haadf, maps)
+    bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
     return _run(bh, b, symbols, z, p, int(every), float(min_interval))
 
 
@@ -238,7 +246,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
         p = auto.params
     else:
         p = _resolve(params, overrides)
-    bh, b, symbols, z, ranges = prepare_inputs(haadf, maps)
+    bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
     t0 = time.perf_counter()
     state = None
     for state in _run(bh, b, symbols, z, p, p.n_iter, 0.0):

@@ -138,7 +138,7 @@ class _Evaluator:
 
     def __init__(self, haadf, splits: list[validation.Split], base: FusionParams):
         self.base, self.splits = base, splits
-        self.prepared = [prepare_inputs(haadf, s.fit) for s in splits]
+        self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
         self.curves: dict[tuple[float, float, int], list[tuple[int, float]]] = {}
         self.n_solves = 0
 
@@ -221,7 +221,7 @@ def autotune_steps(
     base = base if base is not None else FusionParams()
     if not isinstance(base, FusionParams):
         raise ValueError(f"base must be a FusionParams, got {type(base).__name__}")
-    prepare_inputs(haadf, maps)  # the solver's own checks first (constant HAADF, shapes ...)
+    prepare_inputs(haadf, maps, base.map_scaling)  # the solver's own checks first (constant HAADF, shapes ...)
     arrays = {k: np.asarray(v) for k, v in maps.items()}
     validation.check_holdout_size(next(iter(arrays.values())).shape)
     validation.check_has_counts(arrays)

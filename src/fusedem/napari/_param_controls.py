@@ -5,7 +5,7 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton, SpinBox
 
-from ..params import TV_SOLVERS, WEIGHTINGS, FusionParams
+from ..params import MAP_SCALINGS, TV_SOLVERS, WEIGHTINGS, FusionParams
 
 #: Preset choices shown in the panel: label -> preset key of FusionParams.preset.
 PRESET_CHOICES: dict[str, str] = {
@@ -33,6 +33,10 @@ _TIPS = {
     "recommended) or 'gp' (plain gradient projection, for comparison).",
     "background_threshold": "Zero normalised input-map values below this threshold before "
     "fusing (0-1). Useful for particles on an empty background (Co3O4-Mn3O4: 0.2).",
+    "map_scaling": "How each elemental map is scaled before fusing: 'max' divides by its "
+    "maximum (a gain: raw counts keep their Poisson statistics; the default), 'minmax' also "
+    "subtracts its minimum, as the published code and the tutorial presets do (the same for "
+    "maps whose minimum is 0).",
     "warm_start_tv": "Keep the TV dual variables between outer iterations. Off (default) is "
     "what the published code does; on makes a given λ TV much stronger, so tuned values no "
     "longer carry over (docs/warm-start.md).",
@@ -83,6 +87,8 @@ class ParamControls(Container):
                                   tooltip=_TIPS["tv_solver"])
         self.warm_start_tv = CheckBox(name="warm_start_tv", text="warm-start TV",
                                       tooltip=_TIPS["warm_start_tv"])
+        self.map_scaling = ComboBox(name="map_scaling", label="map scaling",
+                                    choices=list(MAP_SCALINGS), tooltip=_TIPS["map_scaling"])
         self.lambda_haadf.native.setDecimals(3)
         for w in (self.lambda_chem, self.lambda_tv, self.eps):  # automatic choices go to 1e-4
             w.native.setDecimals(5)
@@ -96,7 +102,7 @@ class ParamControls(Container):
                 self.n_iter_tv, self.weighting,
                 _pair("λ HAADF", self.haadf_auto, self.lambda_haadf),
                 _pair("bg threshold", self.threshold_on, self.background_threshold),
-                self.tv_solver, self.warm_start_tv,
+                self.tv_solver, self.warm_start_tv, self.map_scaling,
             ],
         )
         self.set_params(FusionParams())
@@ -108,7 +114,8 @@ class ParamControls(Container):
     def _value_widgets(self) -> list:
         return [self.lambda_chem, self.lambda_tv, self.gamma, self.eps, self.n_iter,
                 self.n_iter_tv, self.weighting, self.haadf_auto, self.lambda_haadf,
-                self.threshold_on, self.background_threshold, self.tv_solver, self.warm_start_tv]
+                self.threshold_on, self.background_threshold, self.tv_solver, self.warm_start_tv,
+                self.map_scaling]
 
     def params(self) -> FusionParams:
         """The parameters shown; raises ValueError (from FusionParams) when invalid."""
@@ -117,7 +124,7 @@ class ParamControls(Container):
             gamma=float(self.gamma.value), eps=float(self.eps.value),
             n_iter=int(self.n_iter.value), n_iter_tv=int(self.n_iter_tv.value),
             weighting=self.weighting.value, tv_solver=self.tv_solver.value,
-            warm_start_tv=bool(self.warm_start_tv.value),
+            warm_start_tv=bool(self.warm_start_tv.value), map_scaling=self.map_scaling.value,
             lambda_haadf=None if self.haadf_auto.value else float(self.lambda_haadf.value),
             background_threshold=(
                 float(self.background_threshold.value) if self.threshold_on.value else None
@@ -130,7 +137,7 @@ class ParamControls(Container):
         self._loading = True
         try:
             for name in ("lambda_chem", "lambda_tv", "gamma", "eps", "n_iter", "n_iter_tv",
-                         "weighting", "tv_solver", "warm_start_tv"):
+                         "weighting", "tv_solver", "warm_start_tv", "map_scaling"):
                 getattr(self, name).value = getattr(p, name)
             self.haadf_auto.value = p.lambda_haadf is None
             if p.lambda_haadf is not None:

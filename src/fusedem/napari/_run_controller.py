@@ -15,7 +15,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..solver import FusionResult, FusionState, channel_weights, haadf_model
+from ..solver import FusionResult, FusionState, channel_weights, haadf_model, map_range
 from ._run_plan import RunPlan
 
 #: Seconds between two frames sent to the viewer.
@@ -61,7 +61,8 @@ def result_from_state(plan: RunPlan, state: FusionState, started: float) -> Fusi
     z = np.array(list(plan.elements.values()), dtype=float)
     weights = {s: float(w) for s, w in zip(plan.maps, channel_weights(z, p.weighting, p.gamma))}
     ranges = {"HAADF": (float(plan.haadf.min()), float(plan.haadf.max()))}
-    ranges.update({s: (float(a.min()), float(a.max())) for s, a in plan.maps.items()})
+    ranges.update({s: map_range(float(a.min()), float(a.max()), p.map_scaling)
+                   for s, a in plan.maps.items()})
     return FusionResult(
         maps=dict(state.maps),
         haadf_model=haadf_model(state.maps, weights, p.gamma),
