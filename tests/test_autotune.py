@@ -177,3 +177,35 @@ def test_cli_auto_writes_the_choice(phantom, tmp_path):
     # the same command again resumes (same input, same fixed parameters)
     again = fusedem_cli(*args)
     assert again.returncode == 0 and "1 skipped" in again.stdout, again.stdout + again.stderr
+
+
+# --- spectrum images ----------------------------------------------------------------------
+
+def test_spectrum_image_splits_thin_the_counts_before_extraction():
+    from fusedem.spectra import EnergyAxis, extract_maps, spectrum_splits
+
+    truth, z = grain_phantom((48, 48), seed=1)
+    ea = EnergyAxis(offset=0.0, scale=0.02, units="keV")
+    e = np.arange(600) * 0.02
+    peaks = {"Dy": 6.5, "Sc": 4.09, "O": 0.525}  # near each element's main line
+    rng = np.random.default_rng(0)
+    mean = 0.3 * np.ones((48, 48, 600))  # flat background, counts per channel
+    for el, t in truth.items():
+        line = {k: v for k, v in fusedem.spectra.line_energies(el).items()}
+        centre = min(line.values(), key=lambda v: abs(v - peaks[el]))
+        mean += 3.0 * t[..., None] * np.exp(-0.5 * ((e - centre) / 0.06) ** 2)
+    cube = rng.poisson(mean).astype(np.float64)
+    full = extract_maps(cube, ea, list(truth))
+    splits = spectrum_splits(cube, ea, list(truth), p=0.8, n_splits=2, seed=1)
+    assert len(splits) == 2 and splits[0].ratio == pytest.approx(0.2)
+    for el in truth:  # held-out maps are unclipped and carry (1 - p) of the signal
+        held = splits[0].held[el]
+        assert held.min() < 0 or el == "O"
+        assert held.sum() == pytest.approx(0.2 * extract_maps(cube, ea, list(truth),
+                                           clip_negative=False).maps[el].sum(), rel=0.1)
+        assert splits[0].fit[el].min() >= 0  # fitted maps are made as the fused ones
+    res = autotune(np.sum([t**1.6 for t in truth.values()], axis=0), full.maps,
+                   splits=splits, budget=12)
+    assert res.method == "given splits" and np.isfinite(res.score)
+    with pytest.raises(ValueError, match="raw counts"):
+        spectrum_splits(cube + 0.5, ea, list(truth))

@@ -208,8 +208,9 @@ def autotune_steps(
 
     haadf: (ny, nx); maps: element -> (ny, nx) (raw counts allow thinning);
     base: the other parameters (default FusionParams()); its n_iter is the
-    longest solve tried. ``splits`` overrides ``method`` (e.g. thinned spectrum
-    images). ``budget``: the search's cost limit in full fuses at ``base``.
+    longest solve tried. ``splits`` overrides ``method``: e.g.
+    :func:`fusedem.spectra.spectrum_splits` for maps extracted from a spectrum
+    image (thinned before extraction, where the counts are Poisson). ``budget``: the search's cost limit in full fuses at ``base``.
 
     The search scores the base point and a coarse 3 x 3 log grid of
     (λ_chem, λ_TV), then rings of 8 neighbours around the best point (factor

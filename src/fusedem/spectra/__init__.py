@@ -16,6 +16,7 @@ from .lines import (
     plan_lines,
 )
 from .meta import eds_settings
+from .thinning import spectrum_splits, thin_counts
 
 __all__ = [
     "DEFAULT_RESOLUTION_EV",
@@ -30,5 +31,7 @@ __all__ = [
     "fwhm_kev",
     "line_energies",
     "plan_lines",
+    "spectrum_splits",
     "sum_spectrum",
+    "thin_counts",
 ]
