@@ -209,3 +209,17 @@ def test_spectrum_image_splits_thin_the_counts_before_extraction():
     assert res.method == "given splits" and np.isfinite(res.score)
     with pytest.raises(ValueError, match="raw counts"):
         spectrum_splits(cube + 0.5, ea, list(truth))
+
+
+def test_batch_auto_chooses_per_input(phantom, tmp_path):
+    from test_cli import fusedem_cli
+
+    _, haadf, maps = phantom
+    np.savez(tmp_path / "a.npz", HAADF=haadf, **maps)
+    np.savez(tmp_path / "b.npz", HAADF=haadf, **{k: v * 4 for k, v in maps.items()})
+    out = tmp_path / "out"
+    run = fusedem_cli("batch", tmp_path / "a.npz", tmp_path / "b.npz", "-o", out, "--auto",
+                      "--workers", 1, "-q")
+    assert run.returncode == 0, run.stderr
+    toml = (out / "fusedem_params.toml").read_text()
+    assert toml.count("[chosen.") == 2 and "auto = true" in toml
