@@ -190,11 +190,12 @@ def iterate(
 
 def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
     n = len(symbols)
-    if p.background_threshold is not None:
-        b[b < p.background_threshold] = 0.0
+    x0 = None
+    if p.background_threshold is not None:  # the initial iterate only; b stays the data
+        x0 = np.where(b < p.background_threshold, np.float32(0), b)
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
     lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n
-    steps = Stepper(bh, b, w, lam_h, p)
+    steps = Stepper(bh, b, w, lam_h, p, x0=x0)
     hist = np.zeros((p.n_iter, 3))
     t0 = time.perf_counter()
     last_maps = -np.inf

@@ -31,16 +31,17 @@ class Stepper:
 
     b: (n, ny, nx) float32 normalised maps; bh: (ny, nx) normalised HAADF;
     w: (n,) float32 channel weights; lam_h: the HAADF term's weight. ``fused``
-    picks the kernel (None: the one-pass kernel up to MAX_FUSED_INNER).
+    picks the kernel (None: the one-pass kernel up to MAX_FUSED_INNER). x0: the
+    initial iterate (n, ny, nx) float32 (None: b, the published choice).
     """
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
-                 p: FusionParams, fused: bool | None = None):
+                 p: FusionParams, fused: bool | None = None, x0: np.ndarray | None = None):
         self.bh, self.b, self.w, self.p = bh, b, w, p
         f32 = np.float32
         self.scalars = (f32(p.gamma), f32(lam_h), f32(p.lambda_chem), f32(p.eps))
         self.fused = p.n_iter_tv <= MAX_FUSED_INNER if fused is None else bool(fused)
-        self.x = b.copy()
+        self.x = np.array(b if x0 is None else x0, dtype=np.float32, order="C", copy=True)
         self._p, self._q = np.zeros_like(b), np.zeros_like(b)
         self._stepped = False
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")

@@ -1,0 +1,175 @@
+"""Quality on ground truth: fusedem against the published implementations.
+
+    python benchmarks/bench_quality.py --quick
+    nice python benchmarks/bench_quality.py --size 96 --seeds 101
+
+For each case (phantom kind x dose, fusedem.phantoms) prints the mean over
+elements of PSNR (dB) and SSIM for: the raw maps; the best point of a stated
+parameter grid for multimodal-fusion 0.6.0 ("mmf", PyPI, run in .venv-published),
+for the tutorial's algorithm as published ("tutorial", benchmarks/published.py),
+and for fusedem (each of ``--variants``); fusedem's automatic choice
+(``params="auto"``, where fusedem has ``autotune``); and mmf at the two
+tutorials' parameter sets (the better of the two). Every method sees the same
+inputs (raw counts; each normalises them itself) and a cold TV start.
+
+"maxdrop" is the largest PSNR difference between neighbouring points of the
+lambda_chem x lambda_TV grid (any eps / n_iter_tv slice): how spiky the quality
+surface is. Results are also written as JSON to benchmarks/results/.
+
+The seeds used here (default 101) are not those the solver was studied on (0, 1).
+Phantom seed s, noise seed s + 1000.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import fusedem  # noqa: E402
+from fusedem import FusionParams  # noqa: E402
+from fusedem import phantoms as P  # noqa: E402
+
+import published  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+GRID = {
+    "lambda_chem": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+    "lambda_tv": [0.0015, 0.005, 0.015, 0.05, 0.15, 0.5],
+    "eps": [0.01, 0.1],
+    "n_iter_tv": [3, 6],
+}
+QUICK_GRID = {"lambda_chem": [0.003, 0.01, 0.03, 0.1], "lambda_tv": [0.005, 0.015, 0.05, 0.15],
+              "eps": [0.1], "n_iter_tv": [3]}
+N_ITER = 30
+TUTORIAL_POINTS = [  # (lambda_chem, lambda_tv, eps, n_iter_tv) of the two tutorials
+    (0.08, 0.15, 0.24, 3), (0.006, 0.022, 0.01, 6)]
+
+
+def grid_points(grid: dict) -> list[dict]:
+    keys = ("lambda_chem", "lambda_tv", "eps", "n_iter_tv")
+    return [dict(zip(keys, v), n_iter=N_ITER) for v in itertools.product(*(grid[k] for k in keys))]
+
+
+def score(est: dict, ph: P.Phantom) -> tuple[float, float]:
+    """(mean PSNR dB, mean SSIM) over elements."""
+    s = P.scores(est, ph)
+    return float(np.mean([v[0] for v in s.values()])), float(np.mean([v[1] for v in s.values()]))
+
+
+def max_drop(psnrs: list[float], grid: dict) -> float:
+    """Largest |PSNR difference| between lambda-grid neighbours, over eps / n_iter_tv slices."""
+    a = np.array(psnrs).reshape(len(grid["lambda_chem"]), len(grid["lambda_tv"]),
+                                len(grid["eps"]), len(grid["n_iter_tv"]))
+    d0 = np.abs(np.diff(a, axis=0)).max() if a.shape[0] > 1 else 0.0
+    d1 = np.abs(np.diff(a, axis=1)).max() if a.shape[1] > 1 else 0.0
+    return float(max(d0, d1))
+
+
+def best(psnrs, ssims, pts) -> dict:
+    i = int(np.nanargmax(psnrs))
+    return {"psnr": psnrs[i], "ssim": ssims[i], "at": pts[i]}
+
+
+def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants: list[str],
+             use_mmf: bool, use_tutorial: bool) -> dict:
+    ph = P.make(kind, (size, size), seed)
+    m = P.measure(ph, dose, seed=seed + 1000)
+    z = [ph.z[k] for k in ph.truth]
+    pts = grid_points(grid)
+    out: dict = {"kind": kind, "dose": dose, "seed": seed, "size": size}
+    out["raw"] = dict(zip(("psnr", "ssim"), score(m.maps, ph)))
+    methods: dict[str, list[dict]] = {}
+    if use_mmf:
+        stack = published.mmf_grid(m.haadf, m.maps, pts)
+        methods["mmf"] = [dict(zip(ph.truth, s)) for s in stack]
+        tut = published.mmf_grid(m.haadf, m.maps, [
+            dict(lambda_chem=a, lambda_tv=b, eps=e, n_iter_tv=n, n_iter=N_ITER)
+            for a, b, e, n in TUTORIAL_POINTS])
+        sc = [score(dict(zip(ph.truth, s)), ph) for s in tut]
+        k = int(np.argmax([s[0] for s in sc]))
+        out["mmf@tutorial"] = {"psnr": sc[k][0], "ssim": sc[k][1], "at": TUTORIAL_POINTS[k]}
+    if use_tutorial:
+        methods["tutorial"] = [published.tutorial_fuse(m.haadf, m.maps, z, **pt) for pt in pts]
+    for v in variants:
+        extra = dict(kv.split("=") for kv in v.split(",") if "=" in kv)
+        extra = {k: (type(getattr(FusionParams(), k))(x) if not isinstance(getattr(FusionParams(), k), bool)
+                     else x == "True") for k, x in extra.items()}
+        methods["fusedem" + (f"[{v}]" if v else "")] = [
+            fusedem.fuse(m.haadf, m.maps, warm_start_tv=False, **{**pt, **extra}).maps for pt in pts]
+    for name, ests in methods.items():
+        sc = [score(e, ph) for e in ests]
+        ps, ss = [s[0] for s in sc], [s[1] for s in sc]
+        out[name] = {**best(ps, ss, pts), "maxdrop": max_drop(ps, grid), "grid_psnr": ps}
+    if hasattr(fusedem, "autotune"):
+        t = time.perf_counter()
+        res = fusedem.fuse(m.haadf, m.maps, params="auto")
+        p, s = score(res.maps, ph)
+        out["auto"] = {"psnr": p, "ssim": s, "seconds": time.perf_counter() - t,
+                       "at": res.params.to_dict()}
+    return out
+
+
+def fmt(r: dict | None, drop: bool = True) -> str:
+    if r is None:
+        return f"{'n/a':>17}" + (f" {'':>5}" if drop else "")
+    s = f"{r['psnr']:6.2f} {r['ssim']:.3f}"
+    s = f"{s:>17}"
+    if drop:
+        s += f" {r['maxdrop']:5.2f}" if "maxdrop" in r else f" {'':>5}"
+    return s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one small case, a 4 x 4 grid")
+    ap.add_argument("--kinds", nargs="+", default=list(P.KINDS))
+    ap.add_argument("--doses", nargs="+", type=float, default=[0.5, 2.0, 8.0, 32.0])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[101])
+    ap.add_argument("--size", type=int, default=96, help="image side in pixels")
+    ap.add_argument("--variants", nargs="+", default=[""],
+                    help="fusedem parameter overrides per variant, e.g. '' 'tv_solver=gp'")
+    ap.add_argument("--no-mmf", action="store_true", help="skip multimodal-fusion 0.6.0")
+    ap.add_argument("--no-tutorial", action="store_true", help="skip the tutorial's algorithm")
+    args = ap.parse_args()
+    grid = QUICK_GRID if args.quick else GRID
+    cases = [("lattice", 8.0, args.seeds[0])] if args.quick else \
+        [(k, d, s) for k in args.kinds for d in args.doses for s in args.seeds]
+    size = 64 if args.quick else args.size
+    use_mmf = not args.no_mmf and published.mmf_python() is not None
+    print(f"grid ({len(grid_points(grid))} points, {N_ITER} outer iterations, cold TV start): "
+          + "; ".join(f"{k} {v}" for k, v in grid.items()))
+    print(f"images {size}², phantom seeds {sorted({c[2] for c in cases})} (noise seed + 1000); "
+          "PSNR dB / SSIM are means over elements; maxdrop = largest PSNR step between grid neighbours")
+    names = (["mmf"] if use_mmf else []) + ([] if args.no_tutorial else ["tutorial"]) + \
+        ["fusedem" + (f"[{v}]" if v else "") for v in args.variants]
+    head = f"{'case':<22} {'raw':>17} " + " ".join(f"{n[:17]:>17} {'drop':>5}" for n in names) + \
+        f" {'fusedem auto':>17} {'mmf@tutorial':>17}"
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for kind, dose, seed in cases:
+        r = run_case(kind, dose, seed, size, grid, args.variants, use_mmf, not args.no_tutorial)
+        rows.append(r)
+        print(f"{kind + ' ' + format(dose, 'g') + ' s' + str(seed):<22} {fmt(r['raw'], False)} "
+              + " ".join(fmt(r.get(n)) for n in names)
+              + f" {fmt(r.get('auto'), False)} {fmt(r.get('mmf@tutorial'), False)}", flush=True)
+    print("\nbest points (lambda_chem, lambda_tv, eps, n_iter_tv):")
+    for r in rows:
+        at = {n: tuple(r[n]["at"][k] for k in ("lambda_chem", "lambda_tv", "eps", "n_iter_tv"))
+              for n in names}
+        print(f"  {r['kind']} {r['dose']:g} s{r['seed']}: " + "; ".join(f"{n} {v}" for n, v in at.items()))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"bench_quality_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"grid": grid, "n_iter": N_ITER, "rows": rows}, indent=1, default=float))
+    print(f"\nsaved {path.relative_to(Path(__file__).resolve().parents[1])}")
+
+
+if __name__ == "__main__":
+    main()
