@@ -12,7 +12,7 @@ from fusedem import FusionParams, autotune, fuse, validation
 from fusedem.tuning import autotune_steps
 
 sys.path.insert(0, str(Path(__file__).parent))
-from phantoms import grain_phantom, measure, psnr  # noqa: E402
+from phantoms import grain_phantom, measure, psnr  # noqa: E402  (small, fast fixtures)
 
 
 def _mean_psnr(res, truth) -> float:
@@ -79,9 +79,15 @@ def test_frame_split_even_and_odd(phantom):
 
 # --- the search ---------------------------------------------------------------------------
 
-def test_autotune_lands_near_the_best_of_a_grid(phantom):
-    """Within 1 dB (mean PSNR over elements) of the best of a 6 x 6 grid x 3 iteration counts."""
-    truth, haadf, maps = phantom
+@pytest.mark.parametrize("kind", ["lattice", "particles"])
+def test_autotune_lands_near_the_best_of_a_grid(kind):
+    """Within 1 dB (mean PSNR over elements) of the best of a 7 x 7 grid x 3 iteration
+    counts, on the project's phantoms (64², 8 counts/px at the brightest element)."""
+    from fusedem import phantoms as P
+
+    ph = P.make(kind, (64, 64), seed=3)
+    acq = P.measure(ph, 8.0, seed=1003)
+    haadf, maps, truth = acq.haadf, acq.maps, ph.truth
     res = autotune(haadf, maps)
     assert res.method == "thinning"
     auto = _mean_psnr(fuse(haadf, maps, res.params), truth)
@@ -89,13 +95,13 @@ def test_autotune_lands_near_the_best_of_a_grid(phantom):
     best = max(
         _mean_psnr(fuse(haadf, maps, base.replace(lambda_chem=float(lc), lambda_tv=float(lt),
                                                   n_iter=n)), truth)
-        for lc in np.geomspace(0.003, 0.5, 6) for lt in np.geomspace(0.002, 1.0, 6)
+        for lc in np.geomspace(0.0005, 0.5, 7) for lt in np.geomspace(0.001, 1.0, 7)
         for n in (10, 20, 30)
     )
     default = _mean_psnr(fuse(haadf, maps), truth)
     print(f"auto {auto:.2f} dB, grid best {best:.2f} dB, default {default:.2f} dB; {res.summary()}")
     assert auto >= best - 1.0
-    assert auto > default + 1.0  # the point of choosing from the data at this dose
+    assert auto > default + 2.0  # the point of choosing from the data
 
 
 def test_autotune_result_reports_its_search(phantom):
