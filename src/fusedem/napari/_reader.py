@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..io import ReadError, load, sniff
-from .layers import dataset_to_layer_data
+from .layers import constant_images, dataset_to_layer_data
 
 PathOrPaths = str | Sequence[str]
 ReaderFunction = Callable[[PathOrPaths], list[tuple]]
@@ -26,7 +26,7 @@ def _single(path: PathOrPaths) -> PathOrPaths:
 
 def read_layers(path: PathOrPaths) -> list[tuple[Any, ...]]:
     """Read ``path`` with :func:`fusedem.io.load`; on failure notify and return ``[(None,)]``."""
-    from napari.utils.notifications import show_error
+    from napari.utils.notifications import show_error, show_warning
 
     path = _single(path)
     try:
@@ -38,6 +38,8 @@ def read_layers(path: PathOrPaths) -> list[tuple[Any, ...]]:
     except Exception as exc:  # never let a damaged file crash the viewer
         show_error(f"fusedem could not open {path}: {type(exc).__name__}: {exc}")
         return [(None,)]
+    for message in constant_images(ds):
+        show_warning(message)
     return layers or [(None,)]
 
 
