@@ -259,8 +259,10 @@ def test_closing_the_viewer_mid_run_ends_the_worker(qtbot):
     v = napari.Viewer(show=False)
     w = FusionWidget(v)
     v.window.add_dock_widget(w, name="Fuse chemical maps")
-    add_dysco3(v)
-    w.params_panel.n_iter.value = 10000
+    for name, arr in _data().items():  # 1024 x 1024 and many TV steps: slow iterations, so
+        v.add_image(np.tile(arr, (4, 4)), name=name)  # the thread outlives a close that
+    w.params_panel.n_iter.value = 10000                 # does not wait for it
+    w.params_panel.n_iter_tv.value = 60
     assert w.run()
     worker = w._worker
     qtbot.waitUntil(lambda: w.progress.value > 0, timeout=30000)
