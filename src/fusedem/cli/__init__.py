@@ -15,8 +15,8 @@ from pathlib import Path
 from ._config import FORMATS, PARAMS_FILE, UsageError, add_param_options
 
 EPILOG = f"""\
-exit status: 0 ok, 1 some inputs failed, 2 usage/configuration error.
-Every run writes the parameters it used to OUTDIR/{PARAMS_FILE};
+exit status: 0 ok, 1 some inputs failed, 2 usage/configuration error, 130 interrupted.
+Every run with a result writes the parameters it used to OUTDIR/{PARAMS_FILE};
 pass it back with --config to repeat the run exactly."""
 
 

@@ -40,6 +40,20 @@ def describe(ds, stats: bool = True) -> dict:
             "elements": list(ds.element_maps), "layers": layers}
 
 
+def missing(ds) -> str:
+    """Exactly what ``ds`` lacks for a fusion, and the way out where there is one."""
+    out = []
+    if ds.haadf is None:
+        images = [ly.name for ly in ds.layers if ly.role == "image"]
+        out.append("no HAADF/ADF image" + (f" (other images: {', '.join(images)})"
+                                           if images else ""))
+    if not ds.element_maps:
+        out.append("no elemental maps" + (" (a spectrum image: extract them with "
+                                          "'fusedem extract' or 'fuse --elements')"
+                                          if ds.spectrum_images else ""))
+    return "; ".join(out)
+
+
 def run_info(args: argparse.Namespace) -> int:
     """Print the layers of each FILE; 1 when some cannot be read."""
     from .. import io
@@ -76,7 +90,7 @@ def run_info(args: argparse.Namespace) -> int:
         elif ds.haadf is not None and ds.element_maps:
             print("  ready to fuse")
         else:
-            print("  not ready to fuse: needs a HAADF image and elemental maps")
+            print(f"  not ready to fuse: {missing(ds)}")
     if args.json:
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2))
     return status

@@ -30,6 +30,7 @@ class Run:
     missing: list[Outcome]  #: inputs that matched no file
     quiet: bool
     report: Path | None = None  #: JSON summary file (--report)
+    params_text: str = ""  #: OUTDIR/fusedem_params.toml, written with the first result
     outcomes: list[Outcome] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -111,13 +112,13 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
     command = [f"command: fusedem {' '.join(map(str, argv))}"] if argv else []
     text = params_toml(params, elements=elements, crop=crop, fmt=fmt, comment=command)
     _check_previous(outdir / PARAMS_FILE, text, args.overwrite)
-    write_text_atomic(outdir / PARAMS_FILE, text)
     settings = Settings(
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
     )
-    return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
+    return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
+               params_text=text)
 
 
 def _symbols(names: list[str]) -> list[str]:
@@ -154,8 +155,12 @@ def _check_previous(path: Path, text: str, overwrite: bool) -> None:
 
 
 def record(run: Run, out: Outcome, bar=None) -> None:
-    """Keep an outcome; report failures as they happen."""
+    """Keep an outcome; report failures as they happen. The first result (new or already
+    complete) writes the parameters TOML: a run without any result leaves none."""
     run.outcomes.append(out)
+    if out.status in ("done", "skipped") and run.params_text:
+        write_text_atomic(Path(run.settings.outdir) / PARAMS_FILE, run.params_text)
+        run.params_text = ""
     if out.status == "failed":
         line = f"FAILED {out.message}"
         if bar is not None:
@@ -169,8 +174,9 @@ def summarise(run: Run) -> int:
     counts = Counter(o.status for o in run.outcomes)
     wall = time.perf_counter() - run.t0
     outdir = run.settings.outdir
+    written = f"outputs and {PARAMS_FILE}" if counts["done"] + counts["skipped"] else "nothing written"
     line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete), "
-            f"{counts['failed']} failed in {wall:.1f} s; outputs and {PARAMS_FILE} in {outdir}")
+            f"{counts['failed']} failed in {wall:.1f} s; {written} in {outdir}")
     failed = [o for o in run.outcomes if o.status == "failed"]
     if failed:
         print("failed:", file=sys.stderr)
