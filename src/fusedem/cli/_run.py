@@ -116,9 +116,21 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
+        extraction=extraction_options(args),
     )
     return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
                params_text=text)
+
+
+def extraction_options(args: argparse.Namespace) -> dict:
+    """The ``--beam-kv/--fwhm-ev/--lines`` options as keywords of
+    :func:`fusedem.io.extract_element_layers` (only those given)."""
+    opts = {"beam_energy_kv": args.beam_kv, "resolution_ev": args.fwhm_ev, "lines": args.lines}
+    for key, value in opts.items():
+        if key != "lines" and value is not None and value <= 0:
+            raise UsageError(f"--{'beam-kv' if key == 'beam_energy_kv' else 'fwhm-ev'} must be "
+                             f"> 0, got {value}")
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def _symbols(names: list[str]) -> list[str]:

@@ -33,6 +33,7 @@ class Settings:
     overwrite: bool = False
     numba_threads: int | None = None  #: per process; None keeps numba's default
     store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
+    extraction: dict[str, Any] | None = None  #: beam_energy_kv / resolution_ev / lines
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,24 @@ def load(source: str, lazy: bool = True):
     return _io().load(source, lazy=lazy)
 
 
-def select(ds, elements: tuple[str, ...] | None, source: str):
-    """The HAADF layer and the element layers to fuse, in the requested order."""
+def select(ds, elements: tuple[str, ...] | None, source: str,
+           extraction: dict[str, Any] | None = None):
+    """The HAADF layer and the element layers to fuse, in the requested order.
+
+    Requested elements that the file has no maps of are extracted, all from its EDS
+    spectrum image (one consistent source), with the ``extraction`` options.
+    """
     haadf = ds.haadf
     maps = ds.element_maps
     if haadf is None:
         names = ", ".join(ly.name for ly in ds.layers) or "nothing"
         raise DataError(f"{source}: no HAADF/ADF image found (it contains {names})")
+    if elements and any(e not in maps for e in elements) and ds.spectrum_images:
+        layers = _io().extract_element_layers(ds, elements, **(extraction or {}))
+        maps = {ly.element: ly for ly in layers} or maps
     if not maps:
-        hint = " (only a spectrum image: extract elemental maps first)" if ds.spectrum_images else ""
+        hint = (" (only a spectrum image: name the elements to extract, e.g. --elements "
+                "Cu,O, or run 'fusedem extract')" if ds.spectrum_images else "")
         raise DataError(f"{source}: no elemental maps found{hint}")
     if elements:
         missing = [e for e in elements if e not in maps]
@@ -125,7 +135,7 @@ def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
     t0 = time.perf_counter()
     try:
         ds = load(source, lazy=True)
-        haadf, maps = select(ds, settings.elements, source)
+        haadf, maps = select(ds, settings.elements, source, settings.extraction)
         n = n_frames(haadf, maps, source)
         if settings.crop is not None:
             try:
@@ -208,7 +218,7 @@ def run_job(job: Job, settings: Settings) -> Outcome:
         from ..solver import fuse
 
         ds = load(job.source, lazy=True)
-        haadf, maps = select(ds, settings.elements, job.source)
+        haadf, maps = select(ds, settings.elements, job.source, settings.extraction)
         crop = None
         if settings.crop is not None:
             crop = crop_bounds(settings.crop, tuple(haadf.data.shape))
