@@ -143,3 +143,60 @@ def test_extract_and_fuse_a_real_bruker_file_from_the_console_script(tmp_path):
     assert r.returncode == 0, r.stderr
     r = fusedem_cli("extract", _vendor("gatan_STEM_image_68x68.dm3"), "-o", tmp_path / "x")
     assert r.returncode == 1 and "no spectrum image" in r.stderr
+
+
+# ---- 12. reader warnings: once with -v, counted by default, silent with -q ----------------
+def _warning_reader(monkeypatch):
+    """io.load that warns like RosettaSciIO does: a log record and a warnings.warn."""
+    import logging
+    import warnings
+
+    from fusedem import io
+
+    real = io.load
+
+    def load(path, *args, **kwargs):
+        logging.getLogger("rsciio.bruker").warning("overview image has no calibration")
+        warnings.warn("the 'sparse' library was not found", UserWarning)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(io, "load", load)
+
+
+@pytest.mark.parametrize("flag", ["", "-v", "-q"])
+def test_reader_warnings_follow_quiet_and_verbose_in_fuse(tmp_path, monkeypatch, capfd, flag):
+    from fusedem.cli import main
+
+    _warning_reader(monkeypatch)
+    np.savez(tmp_path / "a.npz", **synthetic(seed=1))
+    args = ["fuse", str(tmp_path / "a.npz"), "-o", str(tmp_path / "out"), "--n-iter", "2"]
+    assert main(args + ([flag] if flag else [])) == 0
+    out, err = capfd.readouterr()
+    assert "overview image" not in out and "sparse" not in out  # never on stdout
+    if flag == "-v":
+        assert err.count("overview image has no calibration") == 1
+        assert err.count("the 'sparse' library was not found") == 1
+    elif flag == "-q":
+        assert "overview" not in err and "sparse" not in err and "warning" not in err
+    else:
+        assert "overview" not in err and "2 warning(s) from the readers not shown (-v" in err
+
+
+def test_reader_warnings_in_batch_reach_the_client_once(tmp_path, monkeypatch, capfd):
+    """Through Dask (an in-process cluster, so the patched reader is the workers' too)."""
+    from dask.distributed import LocalCluster
+
+    from fusedem.cli import main
+
+    _warning_reader(monkeypatch)
+    for i in range(2):
+        np.savez(tmp_path / f"in{i}.npz", **synthetic(shape=(32, 32), seed=i))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        assert main(["batch", str(tmp_path / "in0.npz"), str(tmp_path / "in1.npz"), "-o",
+                     str(tmp_path / "out"), "--n-iter", "2", "-v",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    out, err = capfd.readouterr()
+    assert "overview" not in out
+    for i in range(2):
+        assert err.count(f"in{i}.npz: overview image has no calibration") == 1, err

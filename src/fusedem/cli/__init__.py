@@ -42,6 +42,8 @@ def _io_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", type=Path, metavar="JSON",
                    help="also write the summary (each input: status, reason, outputs) as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the file readers' warnings (once each; default: their number)")
     _extract_options(p)
     add_param_options(p)
 
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-stats", action="store_true", help="skip value ranges (faster on big files)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the reader's warnings")
 
     p = sub.add_parser("demo", help="fuse the bundled DyScO3 sample; write maps and a PNG (replaces earlier demo files)")
     p.add_argument("-o", "--output", default="demo_output", metavar="OUTDIR")

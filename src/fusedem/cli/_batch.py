@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from ..solver import load_kernels
 from ._config import UsageError
 from ._progress import progress
-from ._run import Run, prepare, record, summarise
+from ._run import Run, prepare, record, report_notes, summarise
 from ._task import Outcome, expand, run_job
 
 
@@ -121,6 +121,7 @@ def _submit_all(client, run: Run) -> None:
         for fut in pending:
             out = _result(fut, labels[fut.key])
             if out.status == "expanded":  # one job per dataset (frame) of this input
+                report_notes(run, out, bar)
                 bar.total += len(out.jobs) - 1
                 bar.refresh()
                 for job in out.jobs:

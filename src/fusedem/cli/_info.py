@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from ._notes import collected
 from ._run import EXIT_FAILED, EXIT_OK
 
 
@@ -61,8 +62,10 @@ def run_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
     reports = []
     for path in args.files:
+        notes: list[str] = []
         try:
-            ds = io.load(path, lazy=True)
+            with collected(notes):
+                ds = io.load(path, lazy=True)
         except (ValueError, OSError) as exc:
             msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             print(f"error: {msg}", file=sys.stderr)
@@ -73,6 +76,11 @@ def run_info(args: argparse.Namespace) -> int:
             reports.append(d)
             continue
         print(f"{'' if path == args.files[0] else chr(10)}{d['source']}")
+        notes = list(dict.fromkeys(notes))
+        for note in notes if args.verbose else ():
+            print(f"  warning:  {note}")
+        if notes and not args.verbose:
+            print(f"  ({len(notes)} warning(s) from the reader; -v shows them)")
         print(f"  HAADF:    {d['haadf'] or '(none)'}")
         print(f"  elements: {', '.join(d['elements']) or '(none)'}")
         if ds.haadf is not None:

@@ -30,6 +30,8 @@ class Run:
     missing: list[Outcome]  #: inputs that matched no file
     quiet: bool
     report: Path | None = None  #: JSON summary file (--report)
+    verbose: bool = False  #: print the readers' warnings (else only their number)
+    notes_seen: set = field(default_factory=set)  #: (input, note) printed or counted
     params_text: str = ""  #: OUTDIR/fusedem_params.toml, written with the first result
     outcomes: list[Outcome] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
@@ -119,7 +121,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         extraction=extraction_options(args),
     )
     return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
-               params_text=text)
+               params_text=text, verbose=bool(getattr(args, "verbose", False)))
 
 
 def extraction_options(args: argparse.Namespace) -> dict:
@@ -170,15 +172,29 @@ def record(run: Run, out: Outcome, bar=None) -> None:
     """Keep an outcome; report failures as they happen. The first result (new or already
     complete) writes the parameters TOML: a run without any result leaves none."""
     run.outcomes.append(out)
+    report_notes(run, out, bar)
     if out.status in ("done", "skipped") and run.params_text:
         write_text_atomic(Path(run.settings.outdir) / PARAMS_FILE, run.params_text)
         run.params_text = ""
     if out.status == "failed":
-        line = f"FAILED {out.message}"
-        if bar is not None:
-            bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr)
+        _err(f"FAILED {out.message}", bar)
+
+
+def report_notes(run: Run, out: Outcome, bar=None) -> None:
+    """Print (with -v) or count the readers' warnings of ``out``, each once per input."""
+    source = out.jobs[0].source if out.jobs else out.label.split("[frame ")[0]
+    for note in out.notes:  # a file read twice (opened, then fused) warns twice: once here
+        if (source, note) not in run.notes_seen:
+            run.notes_seen.add((source, note))
+            if run.verbose and not run.quiet:
+                _err(f"warning: {source}: {note}", bar)
+
+
+def _err(line: str, bar=None) -> None:
+    if bar is not None:
+        bar.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
 
 
 def summarise(run: Run) -> int:
@@ -196,6 +212,9 @@ def summarise(run: Run) -> int:
             print(f"  {o.message}", file=sys.stderr)
     if not run.quiet or failed:
         print(line, file=sys.stderr if failed else sys.stdout)
+    if run.notes_seen and not run.verbose and not run.quiet:
+        print(f"{len(run.notes_seen)} warning(s) from the readers not shown (-v shows them)",
+              file=sys.stderr)
     if run.report is not None:
         rows = [{"input": o.label, "status": o.status, "message": o.message, "outputs": o.outputs,
                  "seconds": round(o.seconds, 3)} for o in run.outcomes]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..params import FusionParams
 from ._config import Crop, CropError, crop_bounds
+from ._notes import with_notes
 
 EXTENSIONS = {"h5": ".h5", "tiff": ".tif"}
 
@@ -61,6 +62,7 @@ class Outcome:
     fusion_seconds: float = 0.0  #: of which inside fusedem.fuse
     jobs: list[Job] = field(default_factory=list)  #: set by :func:`expand`
     usage: bool = False  #: failed because of the options (e.g. a crop outside the image)
+    notes: list[str] = field(default_factory=list)  #: the readers' warnings (see _notes)
 
 
 class DataError(ValueError):
@@ -130,6 +132,7 @@ def output_name(source: str, frame: int | None, fmt: str, stem: str | None = Non
     return f"{base}_fused{EXTENSIONS[fmt]}"
 
 
+@with_notes
 def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
     """Open ``source`` lazily; the jobs it yields (one per frame of a stack) or a failure."""
     t0 = time.perf_counter()
@@ -195,6 +198,7 @@ def _frame(layer, frame: int | None, crop: Crop | None) -> np.ndarray:
     return np.asarray(data)
 
 
+@with_notes
 def run_job(job: Job, settings: Settings) -> Outcome:
     """Load, fuse and save one dataset; never raises for a bad input."""
     t0 = time.perf_counter()
