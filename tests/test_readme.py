@@ -38,3 +38,12 @@ def test_subpackages_after_a_bare_import_without_napari():
     proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_all_extra_installs_the_qt_binding_napari_recommends():
+    """napari deprecates PyQt5 (a warning on every start): ``fusedem[all]`` brings PyQt6."""
+    import tomllib
+
+    meta = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    extra = " ".join(meta["project"]["optional-dependencies"]["all"]).lower()
+    assert "napari[pyqt6]" in extra and "pyqt5" not in extra
