@@ -270,3 +270,16 @@ def test_fusedem_api_colours_are_stable():
     with pytest.raises(ValueError, match="unknown element"):
         element_colour("Xx")
     assert fusedem.atomic_number("Sc") == 21
+
+
+# ---- 7. error notifications: the reason first ------------------------------------------
+def test_reader_errors_put_the_reason_before_the_long_path(viewer, tmp_path, notifications):
+    deep = tmp_path / "a" / "very" / "long" / "folder" / "of" / "a" / "microscope" / "session"
+    deep.mkdir(parents=True)
+    (deep / "notes.h5").write_text("exported by hand\n")
+    np.savez(deep / "shapes.npz", HAADF=np.ones((8, 8)), Dy=np.ones((8, 9)))
+    for name, reason in (("notes.h5", "not an HDF5 file"), ("shapes.npz", "different shapes")):
+        before = len(notifications)
+        assert viewer.open(str(deep / name), plugin="fusedem") == []
+        (msg,) = [m for m in notifications[before:] if name in m]
+        assert reason in msg[:60] and msg.index(reason) < msg.index(str(deep)), msg
