@@ -23,7 +23,7 @@ from phantoms import grain_phantom, measure, psnr  # noqa: E402
 
 from fusedem import FusionParams, fuse  # noqa: E402
 
-PUBLISHED = ROOT.parent / "shared/data/tutorial/published_algorithm_outputs/DyScO3_tutorial_params.npz"
+PUBLISHED = ROOT / "tests" / "data" / "DyScO3_tutorial_params.npz"  # shipped (tests/data/README.md)
 
 
 def objective(res, n_el: int) -> float:

@@ -90,7 +90,7 @@ def test_sample_dysco3(viewer):
     assert [ly.name for ly in viewer.layers] == ["HAADF", "Sc", "Dy", "O"]
     haadf, *maps = viewer.layers
     assert haadf.colormap.name == "gray" and _fd(haadf)["role"] == "haadf"
-    assert [m.colormap.name for m in maps] == ["red", "green", "blue"]
+    assert [m.colormap.name for m in maps] == ["fusedem Sc", "fusedem Dy", "fusedem O"]
     for m in maps:
         assert m.blending == "additive" and 0.7 <= m.opacity <= 0.8
         fd = _fd(m)

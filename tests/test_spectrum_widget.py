@@ -1,6 +1,7 @@
 """SpectrumWidget in a real napari viewer (run under Xvfb)."""
 from __future__ import annotations
 
+import sys
 import time
 from math import log, sqrt
 from pathlib import Path
@@ -13,10 +14,12 @@ import napari  # noqa: E402  (the testing extra installs it)
 from fusedem.napari.spectrum_widget import SpectrumWidget, parse_elements  # noqa: E402
 from fusedem.spectra import fwhm_kev  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from shared_data import VENDOR  # noqa: E402
+
 pytestmark = pytest.mark.gui
 
 SHOTS = Path(__file__).parent / "screenshots"
-VENDOR = Path("/work/shared/data/vendor")
 KA = {"Ti": 4.511, "Fe": 6.404}
 E = -0.1 + 0.01 * np.arange(1000)  # keV
 

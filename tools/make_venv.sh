@@ -23,3 +23,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[testing]"
+# An older .venv also has PyQt5, which qtpy would still pick (napari warns that its PyQt5
+# support is deprecated): remove it once PyQt6 is there.
+if .venv/bin/python -c "import PyQt6" 2>/dev/null; then
+  .venv/bin/python -m pip uninstall -q -y PyQt5 PyQt5-Qt5 PyQt5-sip 2>/dev/null || true
+fi

@@ -31,3 +31,19 @@ __all__ = [
     "iterate",
     "normalize_symbol",
 ]
+
+#: Subpackages loaded on first use (``fusedem.io.load(...)`` after ``import fusedem``),
+#: so that ``import fusedem`` stays light; ``fusedem.napari`` is never loaded this way.
+_LAZY = ("io", "spectra", "cli", "demo")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .elements import element_colour
+
 SAMPLE = Path(__file__).parent / "data" / "PTO_Trilayer_dataset.npz"
 ELEMENTS = ("Sc", "Dy", "O")
-#: Row colours (RGB) of the elements, also used for the overlay.
-COLOURS = {"Sc": (0.25, 1.0, 0.25), "Dy": (1.0, 0.3, 0.85), "O": (0.25, 0.65, 1.0)}
+#: Row colours (RGB) of the elements, also used for the overlay: the napari layers' colours.
+COLOURS = {s: element_colour(s) for s in ELEMENTS}
 
 
 def _stretch(a: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:

@@ -105,6 +105,9 @@ def _check_image(name: str, a: object) -> tuple[np.ndarray, float, float]:
     return arr, lo, hi
 
 
+check_image = _check_image  # public: the napari panel checks its inputs before Run
+
+
 def _normalise(arr: np.ndarray, lo: float, hi: float, out: np.ndarray) -> None:
     """out = (arr - lo) / (hi - lo) in float32, without float64 temporaries."""
     np.subtract(arr, lo, out=out, casting="unsafe")

@@ -1,4 +1,4 @@
-"""The ``fusedem`` command line: ``fuse``, ``batch``, ``info`` and ``demo``.
+"""The ``fusedem`` command line: ``fuse``, ``batch``, ``extract``, ``info`` and ``demo``.
 
 Exit status: 0 success, 1 some inputs failed (each named in the summary),
 2 usage or configuration error, 130 interrupted. Set ``FUSEDEM_DEBUG=1`` for
@@ -15,8 +15,8 @@ from pathlib import Path
 from ._config import FORMATS, PARAMS_FILE, UsageError, add_param_options
 
 EPILOG = f"""\
-exit status: 0 ok, 1 some inputs failed, 2 usage/configuration error.
-Every run writes the parameters it used to OUTDIR/{PARAMS_FILE};
+exit status: 0 ok, 1 some inputs failed, 2 usage/configuration error, 130 interrupted.
+Every run with a result writes the parameters it used to OUTDIR/{PARAMS_FILE};
 pass it back with --config to repeat the run exactly."""
 
 
@@ -31,7 +31,8 @@ def _io_options(p: argparse.ArgumentParser) -> None:
                    help="files (.h5/.npz/.tif/.emd/.bcf/.dm4...), folders of TIFFs or glob patterns")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
     p.add_argument("--elements", type=lambda s: [e for e in s.split(",") if e],
-                   metavar="SYM,SYM", help="elements to fuse, in this order (default: all maps)")
+                   metavar="SYM,SYM", help="elements to fuse, in this order (default: all "
+                   "maps); extracted from the EDS spectrum image when the file has no such maps")
     p.add_argument("--crop", metavar="y0:y1,x0:x1", help="fuse only this region (pixels, half-open)")
     p.add_argument("--format", choices=FORMATS + ("tif",), help="output format (default h5)")
     p.add_argument("--no-inputs", dest="store_inputs", action="store_false",
@@ -41,7 +42,27 @@ def _io_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", type=Path, metavar="JSON",
                    help="also write the summary (each input: status, reason, outputs) as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the file readers' warnings (once each; default: their number)")
+    _extract_options(p)
     add_param_options(p)
+
+
+def _lines(text: str) -> dict[str, str]:
+    pairs = [t.split("=", 1) for t in text.split(",") if t]
+    if not all(len(p) == 2 and p[0] and p[1] for p in pairs):
+        raise argparse.ArgumentTypeError(f"expected EL=LINE,... (e.g. Cu=La), got {text!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _extract_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("maps from an EDS spectrum image (fusedem.spectra)")
+    g.add_argument("--beam-kv", type=float, metavar="KV",
+                   help="beam energy; lines are chosen below half of it (default: from the file)")
+    g.add_argument("--fwhm-ev", type=float, metavar="EV",
+                   help="detector FWHM at Mn Ka; windows are +-1 FWHM (default: file, else 130)")
+    g.add_argument("--lines", type=_lines, metavar="EL=LINE,...",
+                   help="force a line family per element, e.g. Pd=La,Cu=Ka")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,10 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="numba threads per worker (default: cores / workers on a local cluster)")
     g.add_argument("--dashboard", metavar="ADDR", help="serve the Dask dashboard, e.g. :8787")
 
+    p = sub.add_parser("extract", help="extract elemental maps from EDS spectrum images; "
+                       "write them with the HAADF as an .h5 bundle per file",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files with an EDS spectrum image")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    p.add_argument("--elements", type=lambda s: [e for e in s.split(",") if e], metavar="SYM,SYM",
+                   help="elements to extract (default: those the file lists)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing bundles")
+    p.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    _extract_options(p)
+
     p = sub.add_parser("info", help="show what the readers find in files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-stats", action="store_true", help="skip value ranges (faster on big files)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the reader's warnings")
 
     p = sub.add_parser("demo", help="fuse the bundled DyScO3 sample; write maps and a PNG (replaces earlier demo files)")
     p.add_argument("-o", "--output", default="demo_output", metavar="OUTDIR")
@@ -100,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._batch import run_batch
 
             return run_batch(args)
+        if args.command == "extract":
+            from ._extract import run_extract
+
+            return run_extract(args)
         if args.command == "info":
             from ._info import run_info
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from ..solver import load_kernels
 from ._config import UsageError
 from ._progress import progress
-from ._run import Run, prepare, record, summarise
+from ._run import Run, prepare, record, report_notes, summarise
 from ._task import Outcome, expand, run_job
 
 
@@ -115,22 +115,22 @@ def _submit_all(client, run: Run) -> None:
         fut = client.submit(expand, source, settings, stem, pure=False)
         labels[fut.key] = source
         opening.append(fut)
-    opening_keys = {f.key for f in opening}
     pending = as_completed(opening)
-    with progress(total=0, desc="fusing", unit="dataset", quiet=run.quiet) as bar:
+    # one step per input; a stack file adds a step per further frame once opened
+    with progress(total=len(opening), desc="fusing", unit="dataset", quiet=run.quiet) as bar:
         for fut in pending:
             out = _result(fut, labels[fut.key])
             if out.status == "expanded":  # one job per dataset (frame) of this input
-                bar.total += len(out.jobs)
+                report_notes(run, out, bar)
+                bar.total += len(out.jobs) - 1
                 bar.refresh()
                 for job in out.jobs:
                     jf = client.submit(run_job, job, settings, pure=False)
                     labels[jf.key] = job.label
                     pending.add(jf)
-            else:
+            else:  # a finished job, or an input that could not be opened
                 record(run, out, bar)
-                if fut.key not in opening_keys:
-                    bar.update(1)
+                bar.update(1)
             fut.release()
 
 

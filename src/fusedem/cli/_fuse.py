@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ._config import UsageError
 from ._progress import progress
-from ._run import prepare, record, summarise
+from ._run import prepare, record, report_notes, summarise
 from ._task import expand, run_job
 
 
@@ -23,6 +23,8 @@ def run_fuse(args: argparse.Namespace) -> int:
     for ex in expanded:
         if ex.status == "failed":
             record(run, ex)
+        else:
+            report_notes(run, ex)
         jobs += ex.jobs
     with progress(total=len(jobs), desc="fusing", unit="dataset", quiet=run.quiet) as bar:
         for job in jobs:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from ._notes import collected
 from ._run import EXIT_FAILED, EXIT_OK
 
 
@@ -40,6 +41,20 @@ def describe(ds, stats: bool = True) -> dict:
             "elements": list(ds.element_maps), "layers": layers}
 
 
+def missing(ds) -> str:
+    """Exactly what ``ds`` lacks for a fusion, and the way out where there is one."""
+    out = []
+    if ds.haadf is None:
+        images = [ly.name for ly in ds.layers if ly.role == "image"]
+        out.append("no HAADF/ADF image" + (f" (other images: {', '.join(images)})"
+                                           if images else ""))
+    if not ds.element_maps:
+        out.append("no elemental maps" + (" (a spectrum image: extract them with "
+                                          "'fusedem extract' or 'fuse --elements')"
+                                          if ds.spectrum_images else ""))
+    return "; ".join(out)
+
+
 def run_info(args: argparse.Namespace) -> int:
     """Print the layers of each FILE; 1 when some cannot be read."""
     from .. import io
@@ -47,8 +62,10 @@ def run_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
     reports = []
     for path in args.files:
+        notes: list[str] = []
         try:
-            ds = io.load(path, lazy=True)
+            with collected(notes):
+                ds = io.load(path, lazy=True)
         except (ValueError, OSError) as exc:
             msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             print(f"error: {msg}", file=sys.stderr)
@@ -59,6 +76,11 @@ def run_info(args: argparse.Namespace) -> int:
             reports.append(d)
             continue
         print(f"{'' if path == args.files[0] else chr(10)}{d['source']}")
+        notes = list(dict.fromkeys(notes))
+        for note in notes if args.verbose else ():
+            print(f"  warning:  {note}")
+        if notes and not args.verbose:
+            print(f"  ({len(notes)} warning(s) from the reader; -v shows them)")
         print(f"  HAADF:    {d['haadf'] or '(none)'}")
         print(f"  elements: {', '.join(d['elements']) or '(none)'}")
         if ds.haadf is not None:
@@ -76,7 +98,7 @@ def run_info(args: argparse.Namespace) -> int:
         elif ds.haadf is not None and ds.element_maps:
             print("  ready to fuse")
         else:
-            print("  not ready to fuse: needs a HAADF image and elemental maps")
+            print(f"  not ready to fuse: {missing(ds)}")
     if args.json:
         print(json.dumps(reports if len(reports) != 1 else reports[0], indent=2))
     return status

@@ -31,6 +31,9 @@ class Run:
     quiet: bool
     report: Path | None = None  #: JSON summary file (--report)
     toml: dict = field(default_factory=dict)  #: what params_toml needs to rewrite the TOML
+    verbose: bool = False  #: print the readers' warnings (else only their number)
+    notes_seen: set = field(default_factory=set)  #: (input, note) printed or counted
+    params_text: str = ""  #: OUTDIR/fusedem_params.toml, written with the first result
     outcomes: list[Outcome] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -113,16 +116,27 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
     auto = bool(args.auto if args.auto is not None else cfg.get("auto", False))
     text = params_toml(params, elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)
     _check_previous(outdir / PARAMS_FILE, text, args.overwrite)
-    write_text_atomic(outdir / PARAMS_FILE, text)
     settings = Settings(
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
-        auto=auto,
+        auto=auto, extraction=extraction_options(args),
     )
-    run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
+    run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
+              params_text=text, verbose=bool(getattr(args, "verbose", False)))
     run.toml = dict(elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)
     return run
+
+
+def extraction_options(args: argparse.Namespace) -> dict:
+    """The ``--beam-kv/--fwhm-ev/--lines`` options as keywords of
+    :func:`fusedem.io.extract_element_layers` (only those given)."""
+    opts = {"beam_energy_kv": args.beam_kv, "resolution_ev": args.fwhm_ev, "lines": args.lines}
+    for key, value in opts.items():
+        if key != "lines" and value is not None and value <= 0:
+            raise UsageError(f"--{'beam-kv' if key == 'beam_energy_kv' else 'fwhm-ev'} must be "
+                             f"> 0, got {value}")
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def _symbols(names: list[str]) -> list[str]:
@@ -162,14 +176,32 @@ def _check_previous(path: Path, text: str, overwrite: bool) -> None:
 
 
 def record(run: Run, out: Outcome, bar=None) -> None:
-    """Keep an outcome; report failures as they happen."""
+    """Keep an outcome; report failures as they happen. The first result (new or already
+    complete) writes the parameters TOML: a run without any result leaves none."""
     run.outcomes.append(out)
+    report_notes(run, out, bar)
+    if out.status in ("done", "skipped") and run.params_text:
+        write_text_atomic(Path(run.settings.outdir) / PARAMS_FILE, run.params_text)
+        run.params_text = ""
     if out.status == "failed":
-        line = f"FAILED {out.message}"
-        if bar is not None:
-            bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr)
+        _err(f"FAILED {out.message}", bar)
+
+
+def report_notes(run: Run, out: Outcome, bar=None) -> None:
+    """Print (with -v) or count the readers' warnings of ``out``, each once per input."""
+    source = out.jobs[0].source if out.jobs else out.label.split("[frame ")[0]
+    for note in out.notes:  # a file read twice (opened, then fused) warns twice: once here
+        if (source, note) not in run.notes_seen:
+            run.notes_seen.add((source, note))
+            if run.verbose and not run.quiet:
+                _err(f"warning: {source}: {note}", bar)
+
+
+def _err(line: str, bar=None) -> None:
+    if bar is not None:
+        bar.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
 
 
 def summarise(run: Run) -> int:
@@ -177,8 +209,9 @@ def summarise(run: Run) -> int:
     counts = Counter(o.status for o in run.outcomes)
     wall = time.perf_counter() - run.t0
     outdir = run.settings.outdir
+    written = f"outputs and {PARAMS_FILE}" if counts["done"] + counts["skipped"] else "nothing written"
     line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete), "
-            f"{counts['failed']} failed in {wall:.1f} s; outputs and {PARAMS_FILE} in {outdir}")
+            f"{counts['failed']} failed in {wall:.1f} s; {written} in {outdir}")
     failed = [o for o in run.outcomes if o.status == "failed"]
     if failed:
         print("failed:", file=sys.stderr)
@@ -190,6 +223,9 @@ def summarise(run: Run) -> int:
     if chosen:  # the automatic choices, per input, next to the fixed parameters
         text = params_toml(run.params, chosen=chosen, **run.toml)
         write_text_atomic(Path(outdir) / PARAMS_FILE, text)
+    if run.notes_seen and not run.verbose and not run.quiet:
+        print(f"{len(run.notes_seen)} warning(s) from the readers not shown (-v shows them)",
+              file=sys.stderr)
     if run.report is not None:
         rows = [{"input": o.label, "status": o.status, "message": o.message, "outputs": o.outputs,
                  "seconds": round(o.seconds, 3)} for o in run.outcomes]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..params import FusionParams
 from ._config import Crop, CropError, crop_bounds
+from ._notes import with_notes
 
 EXTENSIONS = {"h5": ".h5", "tiff": ".tif"}
 
@@ -34,6 +35,7 @@ class Settings:
     numba_threads: int | None = None  #: per process; None keeps numba's default
     store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
     auto: bool = False  #: choose lambda_chem, lambda_tv, n_iter per input (fusedem.autotune)
+    extraction: dict[str, Any] | None = None  #: beam_energy_kv / resolution_ev / lines
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Outcome:
     jobs: list[Job] = field(default_factory=list)  #: set by :func:`expand`
     usage: bool = False  #: failed because of the options (e.g. a crop outside the image)
     chosen: dict[str, Any] | None = None  #: --auto: the parameters chosen and the score
+    notes: list[str] = field(default_factory=list)  #: the readers' warnings (see _notes)
 
 
 class DataError(ValueError):
@@ -82,15 +85,24 @@ def load(source: str, lazy: bool = True):
     return _io().load(source, lazy=lazy)
 
 
-def select(ds, elements: tuple[str, ...] | None, source: str):
-    """The HAADF layer and the element layers to fuse, in the requested order."""
+def select(ds, elements: tuple[str, ...] | None, source: str,
+           extraction: dict[str, Any] | None = None):
+    """The HAADF layer and the element layers to fuse, in the requested order.
+
+    Requested elements that the file has no maps of are extracted, all from its EDS
+    spectrum image (one consistent source), with the ``extraction`` options.
+    """
     haadf = ds.haadf
     maps = ds.element_maps
     if haadf is None:
         names = ", ".join(ly.name for ly in ds.layers) or "nothing"
         raise DataError(f"{source}: no HAADF/ADF image found (it contains {names})")
+    if elements and any(e not in maps for e in elements) and ds.spectrum_images:
+        layers = _io().extract_element_layers(ds, elements, **(extraction or {}))
+        maps = {ly.element: ly for ly in layers} or maps
     if not maps:
-        hint = " (only a spectrum image: extract elemental maps first)" if ds.spectrum_images else ""
+        hint = (" (only a spectrum image: name the elements to extract, e.g. --elements "
+                "Cu,O, or run 'fusedem extract')" if ds.spectrum_images else "")
         raise DataError(f"{source}: no elemental maps found{hint}")
     if elements:
         missing = [e for e in elements if e not in maps]
@@ -122,12 +134,13 @@ def output_name(source: str, frame: int | None, fmt: str, stem: str | None = Non
     return f"{base}_fused{EXTENSIONS[fmt]}"
 
 
+@with_notes
 def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
     """Open ``source`` lazily; the jobs it yields (one per frame of a stack) or a failure."""
     t0 = time.perf_counter()
     try:
         ds = load(source, lazy=True)
-        haadf, maps = select(ds, settings.elements, source)
+        haadf, maps = select(ds, settings.elements, source, settings.extraction)
         n = n_frames(haadf, maps, source)
         if settings.crop is not None:
             try:
@@ -195,6 +208,7 @@ def _frame(layer, frame: int | None, crop: Crop | None) -> np.ndarray:
     return np.asarray(data)
 
 
+@with_notes
 def run_job(job: Job, settings: Settings) -> Outcome:
     """Load, fuse and save one dataset; never raises for a bad input."""
     t0 = time.perf_counter()
@@ -218,7 +232,7 @@ def run_job(job: Job, settings: Settings) -> Outcome:
         from ..solver import fuse
 
         ds = load(job.source, lazy=True)
-        haadf, maps = select(ds, settings.elements, job.source)
+        haadf, maps = select(ds, settings.elements, job.source, settings.extraction)
         crop = None
         if settings.crop is not None:
             crop = crop_bounds(settings.crop, tuple(haadf.data.shape))

@@ -118,6 +118,10 @@ def _layers_from_arrays(source: str, arrays: dict[str, Any], calib: dict, extra_
 def read_npz(path: Path) -> list[DatasetLayer]:
     """Read an .npz map bundle (raises :class:`ReadError`)."""
     src = str(path)
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"PK":
+            raise ReadError(f"{src}: not an .npz file (no zip signature: another kind of "
+                            "file with an .npz name?)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -143,6 +147,9 @@ def read_h5(path: Path) -> list[DatasetLayer]:
     import h5py
 
     src = str(path)
+    if Path(path).is_file() and not h5py.is_hdf5(path):
+        raise ReadError(f"{src}: not an HDF5 file (no HDF5 signature: another kind of file "
+                        "with an .h5 name?)")
     try:
         with h5py.File(path, "r") as f:
             if "fusedem_result" in f.attrs:

@@ -6,7 +6,7 @@ element map layers, so a file opens ready for fusion.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ._dataset import Dataset, DatasetLayer, ReadError
 
@@ -15,13 +15,18 @@ def _is_eds(ly: DatasetLayer) -> bool:
     return str(ly.metadata.get("signal_type") or "").upper().startswith("EDS")
 
 
-def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None) -> list[DatasetLayer]:
+def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *,
+                           beam_energy_kv: float | None = None,
+                           resolution_ev: float | None = None,
+                           lines: Mapping[str, str] | None = None) -> list[DatasetLayer]:
     """Element map layers (counts) from the first EDS spectrum image of ``ds``.
 
     ``elements``: symbols to extract; None uses the elements listed in the
-    file's metadata. Returns [] when there is no EDS spectrum image or no
-    element to extract. Raises ReadError naming the file when extraction fails
-    (e.g. an element without a line in the energy range).
+    file's metadata. ``beam_energy_kv`` (kV) and ``resolution_ev`` (FWHM at Mn Kα,
+    eV) default to the file's metadata; ``lines`` chooses a line per element
+    ({'Cu': 'La'}), see :func:`fusedem.spectra.extract_maps`. Returns [] when there is
+    no EDS spectrum image or no element to extract. Raises ReadError naming the file
+    when extraction fails (e.g. an element without a line in the energy range).
     """
     si = next((ly for ly in ds.spectrum_images if _is_eds(ly) and ly.energy_axis), None)
     if si is None:
@@ -32,9 +37,10 @@ def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None) -
     from ..spectra import extract_maps
 
     try:
-        res = extract_maps(si.data, si.energy_axis, els,
-                           beam_energy_kv=si.metadata.get("beam_energy_keV"),
-                           resolution_ev=si.metadata.get("energy_resolution_eV"))
+        res = extract_maps(
+            si.data, si.energy_axis, els, lines=lines,
+            beam_energy_kv=beam_energy_kv or si.metadata.get("beam_energy_keV"),
+            resolution_ev=resolution_ev or si.metadata.get("energy_resolution_eV"))
     except ValueError as exc:
         raise ReadError(f"{ds.source}: cannot extract element maps from {si.name!r}: {exc}") from None
     layers = []

@@ -11,6 +11,9 @@ from ..solver import MIN_SIZE
 
 #: Name of the Shapes layer the panel creates for the region.
 REGION_LAYER_NAME = "fusion region"
+#: Vertices this close to a pixel centre (in pixels) count as on it: 3 * s / s is
+#: 3.0000000000000004 for some pixel sizes s, which must not move the edge by a pixel.
+_TOL = 1e-6
 
 
 class CropError(ValueError):
@@ -68,7 +71,7 @@ def crop_for(image: Any, shapes: Any) -> Crop:
         return Crop(0, ny, 0, nx, whole=True)
     world = [np.asarray(shapes.data_to_world(v), dtype=float)[-2:] for v in verts]
     pix = np.array([np.asarray(image.world_to_data(w), dtype=float)[-2:] for w in world])
-    (r0, c0), (r1, c1) = pix.min(axis=0), pix.max(axis=0)
+    (r0, c0), (r1, c1) = pix.min(axis=0) - _TOL, pix.max(axis=0) + _TOL
     y0, y1 = max(math.ceil(r0), 0), min(math.floor(r1) + 1, ny)
     x0, x1 = max(math.ceil(c0), 0), min(math.floor(c1) + 1, nx)
     if y1 <= y0 or x1 <= x0:
@@ -84,6 +87,36 @@ def crop_for(image: Any, shapes: Any) -> Crop:
     clipped = (y0, y1, x0, x1) != (math.ceil(r0), math.floor(r1) + 1,
                                    math.ceil(c0), math.floor(c1) + 1)
     return Crop(y0, y1, x0, x1, whole=False, clipped=clipped)
+
+
+def find_region_layer(layers: Any) -> Any:
+    """The 'fusion region' Shapes layer among ``layers``, or None."""
+    return next((ly for ly in layers if type(ly).__name__ == "Shapes"
+                 and ly.name == REGION_LAYER_NAME), None)
+
+
+def region_text(image: Any, shapes: Any) -> str:
+    """'Fusing the whole image (50 x 50 px).' for ``image`` now; '' without an image or
+    with an unusable rectangle (the panel's status line says why)."""
+    if image is None:
+        return ""
+    try:
+        return f"Fusing the {crop_for(image, shapes).describe()}."
+    except CropError:
+        return ""
+
+
+def region_layer_kwargs(image: Any) -> dict[str, Any]:
+    """``add_shapes`` arguments for the region layer over ``image`` (or None): its scale,
+    translate and units (so napari sees consistent units), and a thin yellow edge about
+    1/300 of the image (a few screen pixels whatever the image size)."""
+    kw: dict[str, Any] = {"ndim": 2, "name": REGION_LAYER_NAME, "edge_color": "yellow",
+                          "face_color": "transparent", "edge_width": 1.0}
+    if image is not None:
+        ny, nx = image.data.shape[-2:]
+        kw.update(scale=tuple(image.scale[-2:]), translate=tuple(image.translate[-2:]),
+                  units=tuple(image.units[-2:]), edge_width=max(ny, nx) / 300)
+    return kw
 
 
 def crop_translate(image: Any, crop: Crop) -> tuple[float, float]:

@@ -1,8 +1,10 @@
 """The ``fused <El>`` output layers: created on a run's first frame, then updated in place.
 
-Only the main thread calls into this module. Contrast limits are fixed during a run
-(the first frame's range) and a layer whose contrast or colormap the user changed
-keeps those settings across frames and runs.
+Only the main thread calls into this module. Contrast limits stay fixed while a run
+streams (a robust range of its first frame, so the display does not flicker) and are
+fitted to the result when the run ends (:meth:`FusedLayers.finish`); a layer whose
+contrast or colormap the user changed keeps those settings across frames and runs.
+Each element has the same colour as its input layer (:func:`.layers.element_colormap`).
 """
 from __future__ import annotations
 
@@ -12,8 +14,7 @@ from typing import Any
 import napari
 import numpy as np
 
-#: colormaps given to new fused layers, in element order
-COLORMAPS = ("magenta", "green", "cyan", "yellow", "red", "blue", "bop orange", "bop purple")
+from .layers import contrast_limits, element_colormap
 
 
 def fused_name(symbol: str) -> str:
@@ -78,15 +79,15 @@ class FusedLayers:
                         layer.data = arr.copy()
                     layer.metadata = meta
                     if sym in self._fresh and id(layer) not in self._touched:
-                        layer.contrast_limits = _limits(arr)
+                        layer.contrast_limits = contrast_limits(arr)
             finally:
                 self._quiet = False
             self._fresh.discard(sym)
 
     def _add(self, sym: str, arr: np.ndarray, k: int, meta: dict) -> napari.layers.Image:
         layer = self._viewer.add_image(
-            arr.copy(), name=fused_name(sym), colormap=COLORMAPS[k % len(COLORMAPS)],
-            blending="additive", contrast_limits=_limits(arr), metadata=meta,
+            arr.copy(), name=fused_name(sym), colormap=element_colormap(sym, k),
+            blending="additive", contrast_limits=contrast_limits(arr), metadata=meta,
             **self._placement,
         )
         self.layers[sym] = layer
@@ -102,18 +103,23 @@ class FusedLayers:
         """True once the user changed the layer's contrast, gamma or colormap."""
         return id(layer) in self._touched
 
+    def finish(self) -> None:
+        """End of a run: fit the limits of the layers the user has not adjusted."""
+        self._fit(forget_user=False)
+
     def reset_contrast(self) -> None:
-        """Fit the contrast limits of the current layers to their data."""
+        """Fit the contrast limits of the current layers to their data (the user's too)."""
+        self._fit(forget_user=True)
+
+    def _fit(self, forget_user: bool) -> None:
         self._quiet = True
         try:
             for layer in self.layers.values():
-                if layer in self._viewer.layers:
-                    layer.contrast_limits = _limits(np.asarray(layer.data))
+                if layer not in self._viewer.layers:
+                    continue
+                if forget_user:
                     self._touched.discard(id(layer))
+                if id(layer) not in self._touched:
+                    layer.contrast_limits = contrast_limits(np.asarray(layer.data))
         finally:
             self._quiet = False
-
-
-def _limits(arr: np.ndarray) -> tuple[float, float]:
-    lo, hi = float(np.min(arr)), float(np.max(arr))
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..io import ReadError, load, sniff
-from .layers import dataset_to_layer_data
+from .layers import constant_images, dataset_to_layer_data
 
 PathOrPaths = str | Sequence[str]
 ReaderFunction = Callable[[PathOrPaths], list[tuple]]
@@ -26,19 +26,30 @@ def _single(path: PathOrPaths) -> PathOrPaths:
 
 def read_layers(path: PathOrPaths) -> list[tuple[Any, ...]]:
     """Read ``path`` with :func:`fusedem.io.load`; on failure notify and return ``[(None,)]``."""
-    from napari.utils.notifications import show_error
+    from napari.utils.notifications import show_error, show_warning
 
     path = _single(path)
     try:
         ds = load(path, lazy="auto")
         layers = dataset_to_layer_data(ds)
     except ReadError as exc:
-        show_error(f"fusedem could not open {exc}")
+        show_error(reason_first(str(exc), path))
         return [(None,)]
     except Exception as exc:  # never let a damaged file crash the viewer
-        show_error(f"fusedem could not open {path}: {type(exc).__name__}: {exc}")
+        show_error(reason_first(f"{type(exc).__name__}: {exc}", path))
         return [(None,)]
+    for message in constant_images(ds):
+        show_warning(message)
     return layers or [(None,)]
+
+
+def reason_first(message: str, path: PathOrPaths) -> str:
+    """'<reason> — fusedem could not open <name> (<folder>)': notifications show their
+    start, and a long path first cut the reason off."""
+    where = str(path) if isinstance(path, (str, os.PathLike)) else os.pathsep.join(map(str, path))
+    reason = message[len(where) + 2:] if message.startswith(where + ": ") else message
+    name, folder = os.path.basename(where.rstrip(os.sep)) or where, os.path.dirname(where)
+    return f"{reason} — fusedem could not open {name}" + (f" (in {folder})" if folder else "")
 
 
 def get_maps_reader(path: PathOrPaths) -> ReaderFunction | None:

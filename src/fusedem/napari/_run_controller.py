@@ -15,7 +15,9 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..solver import FusionResult, FusionState, channel_weights, haadf_model, map_range
+from ..solver import (
+    FusionResult, FusionState, channel_weights, haadf_model, load_kernels, map_range,
+)
 from ._run_plan import RunPlan
 
 #: Seconds between two frames sent to the viewer.
@@ -28,12 +30,70 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.worker: Any = None
+        self.ended = threading.Event()  #: set when :func:`stream` has returned
 
     def set(self) -> None:
         self._event.set()
 
     def __call__(self) -> bool:
         return self._event.is_set() or bool(getattr(self.worker, "abort_requested", False))
+
+
+class KernelLoader:
+    """Loads (the first time on a computer: compiles) the solver's numba kernels once per
+    process, in a plain daemon thread started when a panel opens.
+
+    No Qt object is involved, so closing the viewer mid-compile leaves nothing to clean
+    up; panels poll :meth:`state`. A run started meanwhile waits for it in
+    :func:`stream` (still answering Stop) and then streams at once.
+    """
+
+    _lock = threading.Lock()
+    _thread: threading.Thread | None = None
+    _started = 0.0
+    seconds: float | None = None  #: load (or compile) time once ready
+    error: str | None = None
+
+    @classmethod
+    def start(cls) -> None:
+        """Start loading unless already started (idempotent, cheap)."""
+        with cls._lock:
+            if cls._thread is not None:
+                return
+            cls._started = time.perf_counter()
+            cls._thread = threading.Thread(target=cls._load, name="fusedem-kernels",
+                                           daemon=True)
+            cls._thread.start()
+
+    @classmethod
+    def _load(cls) -> None:
+        try:
+            cls.seconds = load_kernels()
+        except Exception as exc:  # noqa: BLE001 - shown in the panel; Run reports it again
+            cls.error = f"{type(exc).__name__}: {exc}"
+
+    @classmethod
+    def wait(cls, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the loading to end."""
+        thread = cls._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    @classmethod
+    def ready(cls) -> bool:
+        """True once the kernels are loaded (or loading failed)."""
+        return cls.seconds is not None or cls.error is not None
+
+    @classmethod
+    def state(cls) -> str:
+        """A line for the panel: loading (with seconds so far), ready, or failed."""
+        if cls.error is not None:
+            return f"Loading the solver failed: {cls.error}"
+        if cls.seconds is not None:
+            return f"Solver ready (loaded in {cls.seconds:.1f} s)."
+        waited = time.perf_counter() - cls._started
+        return (f"Loading the solver… {waited:.0f} s (first time on a computer: compiling, "
+                "~20 s). Run may be pressed now.")
 
 
 def stream(states: Iterator[FusionState], stop: StopFlag) -> Generator[FusionState, None, None]:
@@ -44,6 +104,11 @@ def stream(states: Iterator[FusionState], stop: StopFlag) -> Generator[FusionSta
     """
     numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS - 1))
     try:
+        KernelLoader.start()
+        while not KernelLoader.ready():  # the panel opened moments ago: still compiling
+            if stop():
+                return
+            KernelLoader.wait(0.1)
         for state in states:
             if stop():
                 return
@@ -53,6 +118,7 @@ def stream(states: Iterator[FusionState], stop: StopFlag) -> Generator[FusionSta
         close = getattr(states, "close", None)
         if close is not None:
             close()
+        stop.ended.set()
 
 
 def result_from_state(plan: RunPlan, state: FusionState, started: float) -> FusionResult:

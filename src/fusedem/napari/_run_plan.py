@@ -9,6 +9,7 @@ import numpy as np
 
 from ..elements import atomic_number
 from ..params import FusionParams
+from ..solver import check_image
 from ._crop import Crop, crop_for, crop_translate
 
 
@@ -97,7 +98,24 @@ def check_inputs(haadf: Any, chosen: list[tuple[Any, str | None]], region: Any,
         out.append((layer, sym))
     for layer in (haadf, *(ly for ly, _ in out)):
         frame_of(layer, point)
-    return out, crop_for(haadf, region)
+    crop = crop_for(haadf, region)
+    for layer, what in ((haadf, "HAADF"), *((ly, f"map {s}") for ly, s in out)):
+        _check_values(layer, _plane(layer, point), what, crop)
+    return out, crop
+
+
+def _check_values(layer: Any, plane: Any, what: str, crop: Crop) -> None:
+    """ValueError when the image shown cannot be fused (constant, NaN ...), so the panel
+    says so before Run. Lazily read arrays are left to the check on Run."""
+    if not isinstance(plane, np.ndarray):
+        return
+    try:
+        check_image(f"{what} '{layer.name}'", plane[crop.slices])
+    except ValueError as exc:
+        where = "" if crop.whole else " (inside the fusion region)"
+        hint = (" A saturated or switched-off detector? Choose another image of the same "
+                "scan as HAADF." if what == "HAADF" and "constant" in str(exc) else "")
+        raise ValueError(f"{exc}{where}.{hint}") from None
 
 
 def _source(layer: Any) -> str:

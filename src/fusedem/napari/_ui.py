@@ -8,7 +8,7 @@ from typing import Any
 from magicgui.widgets import Label
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QEvent, QObject, QSize, Qt
-from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy, QWidget
+from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QWidget
 
 
 def seconds_text(t: float) -> str:
@@ -21,6 +21,32 @@ def text_label(value: str = "", bold: bool = False) -> Label:
     label = Label(value=f"<b>{value}</b>" if bold else value)
     label.native.setWordWrap(True)
     label.native.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+    return label
+
+
+class _FitHeight(QObject):
+    """Event filter: a resized word-wrapping label asks for the height its text needs."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Resize:
+            _fit(obj)
+        return False
+
+
+_FIT = _FitHeight()
+
+
+def _fit(label: QLabel) -> None:
+    need = label.heightForWidth(max(label.width(), 100)) if label.text() else 0
+    if need >= 0 and need != label.minimumHeight():
+        label.setMinimumHeight(need)
+
+
+def fit_height(label: Label) -> Label:
+    """Make a word-wrapping label keep the height its whole text needs (Qt's minimum size
+    ignores wrapping, so a squeezed dock cut the status lines under Run)."""
+    label.native.installEventFilter(_FIT)
+    label.changed.connect(lambda *_: _fit(label.native))
     return label
 
 
@@ -51,6 +77,21 @@ class VScrollArea(QScrollArea):
         if obj is self.widget() and event.type() == QEvent.LayoutRequest:
             self.updateGeometry()  # content grew (rows added): widen the dock if needed
         return super().eventFilter(obj, event)
+
+
+def ask_save_path(parent: QWidget) -> tuple[str, str | None] | None:
+    """Ask where to save fused maps: (path, 'h5'/'tiff' when the name has no suffix, else
+    None), or None when cancelled. The dialog itself asks before replacing a file."""
+    from pathlib import Path
+
+    from qtpy.QtWidgets import QFileDialog
+
+    path, chosen = QFileDialog.getSaveFileName(
+        parent, "Save fused chemical maps", "fused_maps.h5",
+        "HDF5 (*.h5 *.hdf5);;TIFF (*.tif *.tiff)")
+    if not path:
+        return None
+    return path, None if Path(path).suffix else ("tiff" if chosen.startswith("TIFF") else "h5")
 
 
 class CloseWatcher(QObject):

@@ -3,42 +3,46 @@
 The widget only wires things together: choosing inputs (``_fusion_inputs``), the region
 crop (``_crop``), parameters (``_param_controls``), the worker generator
 (``_run_controller``), the output layers (``_fused_layers``) and the plot
-(``_convergence_plot``). All maths lives in :mod:`fusedem`.
+(``_convergence_plot``), region and save actions (``_region_save``). All maths lives in
+:mod:`fusedem`.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import napari
 import numpy as np
 from magicgui.widgets import CheckBox, Container, ProgressBar, PushButton
 from napari.qt.threading import create_worker
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QThreadPool, QTimer
 
 from .. import solver
 from ..params import FusionParams
 from ._auto_plot import AutoScorePlot
 from ._auto_run import AutoRunner
 from ._convergence_plot import ConvergencePlot
-from ._crop import REGION_LAYER_NAME, Crop
+from ._crop import Crop, find_region_layer, region_text
 from ._fused_layers import FusedLayers
 from ._fusion_inputs import InputsPanel
 from ._param_controls import ParamControls
-from ._run_controller import MIN_INTERVAL, StopFlag, result_from_state, save_run, stream
+from ._region_save import RegionAndSave
+from ._run_controller import MIN_INTERVAL, KernelLoader, StopFlag, result_from_state, stream
 from ._run_plan import RunPlan, check_inputs, frame_text, input_frames, make_plan
-from ._ui import CloseWatcher, VScrollArea, seconds_text, text_label
+from ._ui import CloseWatcher, VScrollArea, fit_height, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
+#: The scrolled part of the panel never gets less height than this (two docks stacked
+#: at 1280 x 800 must both stay usable); Run, Stop and the status line sit below it.
+MIN_BODY_HEIGHT = 160
+#: On closing the viewer mid-run, wait at most this long for the worker thread to end.
+CLOSE_WAIT_MS = 10000
 
 
-class FusionWidget(Container):
+class FusionWidget(RegionAndSave, Container):
     """Dock panel that fuses elemental maps with the HAADF image, streaming live results."""
-
-    _kernels_loaded = False  # per process: the first run loads (or first compiles) numba kernels
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self._viewer = napari_viewer
@@ -62,8 +66,8 @@ class FusionWidget(Container):
             "Stop after the current iteration and keep the last state as the result."))
         self.auto_plot = AutoScorePlot()
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
-        self.progress_label = text_label()
-        self.status = text_label()
+        self.progress_label = fit_height(text_label())
+        self.status = fit_height(text_label())
         self.plot = ConvergencePlot()
         self.reset_contrast_button = PushButton(text="Reset contrast", enabled=False, tooltip=(
             "Fit the contrast limits of the fused layers to their data."))
@@ -75,15 +79,20 @@ class FusionWidget(Container):
             text_label("Region", bold=True), row(widgets=[self.region_button, self.whole_button]),
             self.region_label, text_label("Parameters", bold=True), self.params_panel,
             self.keep_previous,
-            row(widgets=[self.run_button, self.auto_button, self.stop_button]),
-            self.progress, self.progress_label, self.status, self.auto_plot,
+            self.auto_plot,
             text_label("Convergence", bold=True), self.plot,
             row(widgets=[self.reset_contrast_button, self.save_button]),
         ])
+        # Always visible under the scrolled part: Run, and why it is (not) enabled.
+        self.run_row = row(widgets=[self.run_button, self.auto_button, self.stop_button])
+        self.footer = Container(labels=False, widgets=[
+            self.run_row, self.status, self.progress, self.progress_label])
         super().__init__(labels=False, widgets=[])
         self.margins = (0, 0, 0, 0)
         self.scroll = VScrollArea(self.body.native)
+        self.scroll.setMinimumHeight(MIN_BODY_HEIGHT)
         self.native.layout().addWidget(self.scroll)
+        self.native.layout().addWidget(self.footer.native)
         self.fused = FusedLayers(napari_viewer)
         self.result: solver.FusionResult | None = None
         self._plan: RunPlan | None = None
@@ -117,6 +126,13 @@ class FusionWidget(Container):
             self._watch(layer)
         self._ready = True
         self.inputs.refresh()
+        KernelLoader.start()  # the first Run then need not wait for the compiler
+        self._loader_timer = QTimer(self.native)  # dies with the panel (no late ticks)
+        self._loader_timer.setInterval(250)
+        self._loader_timer.timeout.connect(self._show_loader)
+        self._show_loader()
+        if not KernelLoader.ready():
+            self._loader_timer.start()
 
     # ---- state -------------------------------------------------------------------
     @property
@@ -125,9 +141,7 @@ class FusionWidget(Container):
         return self._worker is not None or self.auto.running
 
     def _region_layer(self) -> napari.layers.Shapes | None:
-        return next((ly for ly in self._viewer.layers
-                     if isinstance(ly, napari.layers.Shapes) and ly.name == REGION_LAYER_NAME),
-                    None)
+        return find_region_layer(self._viewer.layers)
 
     def _watch(self, layer: Any) -> None:
         layer.events.name.connect(self._on_layers_changed)
@@ -149,6 +163,13 @@ class FusionWidget(Container):
         if self._ready and not self.running:
             self.inputs.refresh()
 
+    def _show_loader(self) -> None:
+        """Show the solver's loading state until it is ready (then once 'ready')."""
+        if KernelLoader.ready():
+            self._loader_timer.stop()
+        if not self.running and self._last_state is None:
+            self.progress_label.value = KernelLoader.state()
+
     # ---- validation ------------------------------------------------------------------
     def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
         """Raise ValueError with a message for the panel unless the inputs can run."""
@@ -161,6 +182,9 @@ class FusionWidget(Container):
             return
         self.params_panel.set_element_count(len(self.inputs.selected()))
         preset = self._apply_sample_preset()
+        if self._run_inputs and any(ly not in self._viewer.layers for ly in self._run_inputs):
+            self._forget_run()
+        self.region_label.value = region_text(self.inputs.haadf.value, self._region_layer())
         try:
             _, chosen, crop, _ = self._check()
         except ValueError as exc:
@@ -169,7 +193,6 @@ class FusionWidget(Container):
             return
         frame, n = input_frames([ly for ly, _ in chosen] + [self.inputs.haadf.value],
                                 self._viewer.dims.point)
-        self.region_label.value = f"Fusing the {crop.describe()}."
         shown = f" · {frame_text(frame, n)}, as on the slider" if frame is not None else ""
         auto = self.auto.result
         if auto is not None and auto.params == self.params_panel.params():
@@ -189,6 +212,18 @@ class FusionWidget(Container):
             self._preset_for = haadf
             self.params_panel.set_params(FusionParams.preset(key))
         return key or None
+
+    def _forget_run(self) -> None:
+        """The last run's input layers were closed: its progress no longer describes them."""
+        self._run_inputs, self.progress.value = [], 0
+        if any(ly in self._viewer.layers for ly in self.fused.layers.values()):
+            self.progress_label.value = ("The inputs of the last run were closed; its fused "
+                                         "layers are kept (Save… still writes them).")
+            return
+        self.result, self._last_state, self._plan = None, None, None
+        self.progress_label.value = ""
+        self.plot.clear()
+        self.save_button.enabled = self.reset_contrast_button.enabled = False
 
     def _say(self, text: str, color: str = "") -> None:
         self.status.value = f'<span style="color:{color}">{text}</span>' if color else text
@@ -246,8 +281,8 @@ class FusionWidget(Container):
         self.plot.clear()
         self.progress.max, self.progress.value = plan.params.n_iter, 0
         self.progress_label.value = f"starting on {plan.describe()}…" + (
-            "" if FusionWidget._kernels_loaded else
-            " (first run: loading the solver; the very first run on a computer compiles it, ~20 s)")
+            "" if KernelLoader.ready() else
+            " (waiting for the solver to load; the first time on a computer it is compiled, ~20 s)")
         self._say("")
         self._watch_close()
         self._started = time.perf_counter()
@@ -299,7 +334,6 @@ class FusionWidget(Container):
             for layer in self._run_inputs[1:]:
                 layer.visible = False
         self.progress.value = state.iteration
-        FusionWidget._kernels_loaded = True
         pbar = getattr(self._worker, "pbar", None)
         if pbar is not None:
             pbar.update(state.iteration - pbar.n)
@@ -322,6 +356,7 @@ class FusionWidget(Container):
         state, plan = self._last_state, self._plan
         self._set_running(False)
         if state is not None and plan is not None and state.maps is not None:
+            self.fused.finish()  # contrast limits that fit the result
             self.plot.set_costs(state.costs, force=True)
             self.result = result_from_state(plan, state, self._started)
             auto = self.auto.result
@@ -357,59 +392,12 @@ class FusionWidget(Container):
             window.installEventFilter(self._close_watcher)
 
     def _on_viewer_closing(self) -> None:
-        """The viewer closes: ignore whatever the worker still sends and let it end."""
-        if self.auto.running:
+        """The viewer closes: stop the run (or Auto search) and wait for its worker thread
+        to end, so that it never emits into Qt objects the closing window deletes (napari's
+        pattern: a generator that checks for quit every iteration, then wait for the thread)."""
+        self._loader_timer.stop()
+        if self.running:
             self.auto.cancel()
-        if self._worker is not None:
-            self._run_id += 1
+            self._run_id += 1  # whatever the worker still sends is ignored
             self._end_run("")
-
-    # ---- region and results --------------------------------------------------------
-    def select_region_layer(self, *_: Any) -> napari.layers.Shapes:
-        """Create or select the 'fusion region' Shapes layer, ready to draw a rectangle."""
-        layer = self._region_layer()
-        if layer is None:
-            haadf = self.inputs.haadf.value
-            kw = ({"scale": haadf.scale[-2:], "translate": haadf.translate[-2:]}
-                  if haadf is not None else {})
-            layer = self._viewer.add_shapes(
-                ndim=2, name=REGION_LAYER_NAME, edge_color="yellow", face_color="transparent",
-                edge_width=2, **kw)
-        self._viewer.layers.selection.active = layer
-        layer.mode = "add_rectangle"
-        self.region_label.value = ("Drag a rectangle on the image; the fusion runs inside it. "
-                                   "'Whole image' removes it.")
-        return layer
-
-    def _clear_region(self, *_: Any) -> None:
-        layer = self._region_layer()
-        if layer is not None and len(layer.data):
-            layer.data = []
-        self._revalidate()
-
-    def save(self, path: str | Path, fmt: str | None = None,
-             overwrite: bool = False) -> list[Path]:
-        """Write the last result through :func:`fusedem.io.save_result`; returns the paths.
-
-        ``fmt`` 'h5' or 'tiff' (default: from the suffix); existing files are kept unless
-        ``overwrite``.
-        """
-        if self.result is None or self._plan is None:
-            raise ValueError("Nothing to save yet: run the fusion first.")
-        return save_run(path, self.result, self._plan, fmt=fmt, overwrite=overwrite)
-
-    def _save_dialog(self, *_: Any) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
-        path, chosen = QFileDialog.getSaveFileName(
-            self.native, "Save fused chemical maps", "fused_maps.h5",
-            "HDF5 (*.h5 *.hdf5);;TIFF (*.tif *.tiff)")
-        if not path:
-            return
-        fmt = None if Path(path).suffix else ("tiff" if chosen.startswith("TIFF") else "h5")
-        try:  # the dialog already asked before replacing an existing file
-            out = self.save(path, fmt=fmt, overwrite=True)
-        except Exception as exc:  # noqa: BLE001 - any failure is reported to the user
-            self._say(f"Saving failed: {exc}", _ERR)
-            return
-        self._say("Saved " + ", ".join(str(p) for p in out) + ".", _OK)
+            QThreadPool.globalInstance().waitForDone(CLOSE_WAIT_MS)

@@ -1,11 +1,11 @@
 """Turn a :class:`fusedem.io.Dataset` into napari layer data tuples.
 
 Appearance: the HAADF (or other detector image) is grey and opaque at the
-bottom; each element map gets its own colormap from :data:`ELEMENT_COLORMAPS`
-(in file order), additive blending and opacity 0.75, so the maps form a colour
-composite over the HAADF straight after opening. Spectrum images (energy axis
-first, so napari's slider walks energy) are added hidden when the file also
-holds images or maps. ``scale``/``translate``/``units`` come from the file
+bottom; each element map gets its element's fixed colour (:func:`element_colormap`,
+from :data:`fusedem.elements.ELEMENT_COLOURS`), additive blending and opacity 0.75,
+so the maps form a colour composite over the HAADF straight after opening.
+Spectrum images (energy axis first, so napari's slider walks energy) are added
+hidden when the file also holds images or maps. ``scale``/``translate``/``units`` come from the file
 (lengths in nm, energy in eV or keV), so layers of one scan line up and the
 scale bar reads nanometres.
 
@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..elements import ATOMIC_NUMBERS
+from ..elements import ATOMIC_NUMBERS, element_colour, element_symbol_or_none
 from ..io import Dataset, DatasetLayer
 
-#: Element colormaps, assigned in file order and cycled.
+#: Colormaps of maps whose element is unknown, assigned in order and cycled.
 ELEMENT_COLORMAPS: tuple[str, ...] = ("red", "green", "blue", "magenta", "cyan", "yellow",
                                       "bop orange", "bop purple", "bop blue")
 ELEMENT_OPACITY = 0.75
@@ -54,7 +54,29 @@ def contrast_limits(data: Any, lo: float = 0.5, hi: float = 99.5) -> tuple[float
     a, b = (float(v) for v in np.percentile(sub, [lo, hi]))
     if b <= a:
         a, b = float(sub.min()), float(sub.max())
-    return (a, b) if b > a else (a, a + 1.0)
+    return (a, b) if b > a else (a - 1.0, a + 1.0)  # constant: mid-grey, not black
+
+
+def constant_value(data: Any) -> float | None:
+    """The value of an in-memory image whose pixels are all equal, else None (lazy arrays:
+    None, they are not read here)."""
+    if not isinstance(data, np.ndarray) or data.size == 0 or data.dtype.kind not in "biuf":
+        return None
+    lo, hi = data.min(), data.max()
+    return float(lo) if lo == hi else None
+
+
+def element_colormap(symbol: str | None, index: int = 0) -> Any:
+    """The colormap of an element (black to its fixed colour), the same in every layer
+    and file; for an unknown element the ``index``-th of :data:`ELEMENT_COLORMAPS`."""
+    from napari.utils.colormaps import Colormap
+
+    sym = element_symbol_or_none(symbol) if symbol else None
+    if sym is None:
+        return ELEMENT_COLORMAPS[index % len(ELEMENT_COLORMAPS)]
+    rgb = element_colour(sym)
+    return Colormap(colors=[(0.0, 0.0, 0.0, 1.0), (*rgb, 1.0)], name=f"fusedem {sym}",
+                    display_name=sym)
 
 
 def fusedem_metadata(layer: DatasetLayer, source: str) -> dict[str, Any]:
@@ -71,7 +93,7 @@ def fusedem_metadata(layer: DatasetLayer, source: str) -> dict[str, Any]:
     return md
 
 
-def layer_tuple(layer: DatasetLayer, source: str, colormap: str | None = None,
+def layer_tuple(layer: DatasetLayer, source: str, colormap: Any = None,
                 visible: bool = True) -> LayerDataTuple:
     """One napari image layer data tuple for ``layer``."""
     kw: dict[str, Any] = {
@@ -80,12 +102,26 @@ def layer_tuple(layer: DatasetLayer, source: str, colormap: str | None = None,
         "contrast_limits": contrast_limits(layer.data), "visible": visible,
     }
     if layer.role in ("element", "fused"):
-        kw.update(colormap=colormap or ELEMENT_COLORMAPS[0], blending="additive", opacity=ELEMENT_OPACITY)
+        kw.update(colormap=colormap or element_colormap(layer.element), blending="additive", opacity=ELEMENT_OPACITY)
     elif layer.role == "spectrum_image":
         kw.update(colormap="inferno", blending="additive", opacity=ELEMENT_OPACITY)
     else:
         kw.update(colormap="gray", blending="translucent", opacity=1.0)
     return (layer.data, kw, "image")
+
+
+def constant_images(ds: Dataset) -> list[str]:
+    """Messages naming the images of ``ds`` that hold one value only (a saturated or
+    switched-off detector): shown grey, and useless for fusion."""
+    out = []
+    for ly in ds.layers:
+        value = None if ly.role == "spectrum_image" else constant_value(ly.data)
+        if value is not None:
+            what = ("it cannot serve as the HAADF of a fusion" if ly.role == "haadf"
+                    else "it carries no information")
+            out.append(f"'{ly.name}' is constant ({value:g} everywhere: a saturated or "
+                       f"switched-off detector?), shown grey; {what}. ({ds.source})")
+    return out
 
 
 def dataset_to_layer_data(ds: Dataset) -> list[LayerDataTuple]:
@@ -96,8 +132,8 @@ def dataset_to_layer_data(ds: Dataset) -> list[LayerDataTuple]:
     for ly in layers:
         cmap = None
         if ly.role in ("element", "fused"):
-            cmap = ELEMENT_COLORMAPS[i % len(ELEMENT_COLORMAPS)]
-            i += 1
+            cmap = element_colormap(ly.element, i)
+            i += ly.element is None
         visible = not (ly.role == "spectrum_image" and has_2d)
         out.append(layer_tuple(ly, ds.source, cmap, visible))
     return out

@@ -18,10 +18,9 @@ import numpy as np
 from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, LineEdit, ProgressBar,
                               PushButton)
 from napari.layers import Image
-from napari.utils.colormaps import ensure_colormap
 from qtpy.QtCore import QTimer
 
-from ..elements import normalize_symbol
+from ..elements import element_colour, normalize_symbol
 from ..spectra import (
     DEFAULT_RESOLUTION_EV,
     EnergyAxis,
@@ -32,10 +31,11 @@ from ..spectra import (
     sum_spectrum,
 )
 from ._spectrum_plot import SpectrumPlot, line_label
-from ._ui import Jobs, seconds_text
-from .layers import ELEMENT_COLORMAPS, ELEMENT_OPACITY
+from ._ui import Jobs, VScrollArea, fit_height, seconds_text
+from .layers import ELEMENT_OPACITY, contrast_limits, element_colormap
 
 _ERR, _OK, _WARN = "#ff7b7b", "#9ad29a", "#ffc66b"
+MIN_BODY_HEIGHT = 140  #: px of the scrolled part that stay visible however small the dock
 
 
 def _fusedem_md(layer: Any) -> dict[str, Any]:
@@ -106,11 +106,20 @@ class SpectrumWidget(Container):
             "Add (or update) one image layer per element, in counts, named by its symbol."))
         self.progress = ProgressBar(min=0, max=0, visible=False, label="working")
         self.job_status = Label(value="")
-        super().__init__(widgets=[self.layer_combo, self.elements_edit, self.beam,
-                                  self.resolution, self.binning, self.plot, self.status,
-                                  self.extract_button, self.progress, self.job_status])
+        self.body = Container(widgets=[self.layer_combo, self.elements_edit, self.beam,
+                                       self.resolution, self.binning, self.plot])
+        # Always visible under the scrolled part (also when docked under the fusion panel).
+        self.footer = Container(labels=False, widgets=[
+            self.status, self.extract_button, self.progress, self.job_status])
+        super().__init__(labels=False, widgets=[])
+        self.margins = (0, 0, 0, 0)
+        self.scroll = VScrollArea(self.body.native)
+        self.scroll.setMinimumHeight(MIN_BODY_HEIGHT)
+        self.native.layout().addWidget(self.scroll)
+        self.native.layout().addWidget(self.footer.native)
         for label in (self.status, self.job_status):
             label.native.setWordWrap(True)
+            fit_height(label)
         self._ticker = QTimer()
         self._ticker.setInterval(250)
         self._ticker.timeout.connect(self._tick)
@@ -124,6 +133,12 @@ class SpectrumWidget(Container):
         self._on_layer(self.layer_combo.value)
 
     # ------------------------------------------------------------------ state
+    def reset_choices(self, *_: Any) -> None:
+        """Refresh the spectrum-image choices (the combo box lives in the scrolled body)."""
+        self.body.reset_choices()
+        if self.layer_combo.value is not self._current:  # emptied lists emit no 'changed'
+            self._on_layer(self.layer_combo.value)
+
     def _spectrum_layers(self, _widget: Any = None) -> list[Image]:
         return [ly for ly in self._viewer.layers if is_spectrum_layer(ly)]
 
@@ -150,6 +165,8 @@ class SpectrumWidget(Container):
         self.elements_edit.value = " ".join(elements)
 
     def _on_layer(self, layer: Image | None) -> None:
+        if layer is not self._current and not self.busy:
+            self._say("", "", self.job_status)  # about the previous layer: no longer true
         if layer is not self._current and layer is not None:
             self._sum_error.pop(id(layer.data), None)  # chosen again: try reading again
             md = _fusedem_md(layer)
@@ -221,7 +238,7 @@ class SpectrumWidget(Container):
                    f"summing the spectrum of {np.prod(layer.data.shape[1:]):,} pixels…")
             return self.plot.show(None, None, message=msg)
         self.plot.show(self._axis.energies_kev(), spectrum, self.plan,
-                       {el: self._color(i) for i, el in enumerate(self.plan)},
+                       {el: (*element_colour(el), 1.0) for el in self.plan},
                        self._settings()["beam_energy_kv"])
 
     def _settings(self) -> dict[str, Any]:
@@ -244,11 +261,6 @@ class SpectrumWidget(Container):
         label = label or self.status
         label.value = text
         label.native.setStyleSheet(f"color: {color};")
-
-    @staticmethod
-    def _color(i: int) -> tuple[float, ...]:
-        cmap = ELEMENT_COLORMAPS[i % len(ELEMENT_COLORMAPS)]
-        return tuple(float(c) for c in ensure_colormap(cmap).colors[-1])
 
     # ------------------------------------------------------------------ workers
     def _alive(self) -> bool:
@@ -333,9 +345,9 @@ class SpectrumWidget(Container):
                     and fm.get("element") == el and isinstance(ly, Image)):
                 ly.data, ly.scale, ly.translate = data, scale, translate
                 ly.metadata = md
-                ly.reset_contrast_limits()
+                ly.contrast_limits = contrast_limits(data)
                 return ly
         return self._viewer.add_image(
             data, name=el, metadata=md, scale=scale, translate=translate,
-            units=[si.units[k] for k in spatial], colormap=ELEMENT_COLORMAPS[i % len(ELEMENT_COLORMAPS)],
-            blending="additive", opacity=ELEMENT_OPACITY)
+            units=[si.units[k] for k in spatial], colormap=element_colormap(el, i),
+            blending="additive", opacity=ELEMENT_OPACITY, contrast_limits=contrast_limits(data))
