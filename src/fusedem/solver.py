@@ -1,6 +1,7 @@
 """The fused multi-modal solver: :func:`iterate` (a generator) and :func:`fuse`."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,9 +107,18 @@ def _check_image(name: str, a: object) -> tuple[np.ndarray, float, float]:
 
 
 def _normalise(arr: np.ndarray, lo: float, hi: float, out: np.ndarray) -> None:
-    """out = (arr - lo) / (hi - lo) in float32, without float64 temporaries."""
-    np.subtract(arr, lo, out=out, casting="unsafe")
-    out *= np.float32(1.0 / (hi - lo))
+    """out = (arr - lo) / (hi - lo) into float32, computed in float64 blocks of rows.
+
+    Exact for any finite input range, also one float32 cannot hold (1e39, 1e300,
+    or a span below ~1e-38); temporaries stay small (2 MiB).
+    """
+    s = 1.0 if math.isfinite(hi - lo) else 0.5  # hi - lo overflows: halve everything
+    lo_s, span = lo * s, hi * s - lo * s
+    rows = max(1, (1 << 18) // max(1, arr.shape[1]))
+    for i in range(0, arr.shape[0], rows):
+        blk = np.multiply(arr[i:i + rows], s, dtype=np.float64)
+        blk -= lo_s
+        np.divide(blk, span, out=out[i:i + rows], casting="same_kind")
 
 
 def map_range(lo: float, hi: float, map_scaling: str) -> tuple[float, float]:
@@ -204,6 +214,9 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
             hist[k - 2] = prev
         if k % every == 0 or k == p.n_iter:
             hist[k - 1] = steps.costs()
+            if not np.isfinite(hist[:k]).all():  # never hand out a diverged result
+                raise ValueError(f"the solver diverged: the cost terms are not finite at iteration {k}; "
+                                 "lower lambda_chem or lambda_haadf")
             now = time.perf_counter()
             give = k == p.n_iter or now - last_maps >= min_interval
             if give:
