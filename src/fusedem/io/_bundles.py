@@ -118,6 +118,13 @@ def _layers_from_arrays(source: str, arrays: dict[str, Any], calib: dict, extra_
 def read_npz(path: Path) -> list[DatasetLayer]:
     """Read an .npz map bundle (raises :class:`ReadError`)."""
     src = str(path)
+    try:  # every member's CRC: a damaged block is reported, not loaded as changed values
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except Exception as exc:  # BadZipFile, zlib.error, OSError, EOFError ...
+        raise ReadError(f"{src}: file is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if bad is not None:
+        raise ReadError(f"{src}: file is damaged (array {bad!r} fails its checksum)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
