@@ -113,7 +113,10 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
     auto = bool(args.auto if args.auto is not None else cfg.get("auto", False))
     text = params_toml(params, elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)
     _check_previous(outdir / PARAMS_FILE, text, args.overwrite)
-    write_text_atomic(outdir / PARAMS_FILE, text)
+    try:
+        write_text_atomic(outdir / PARAMS_FILE, text)
+    except OSError as exc:  # a read-only or full output folder: nothing can be saved
+        raise UsageError(str(exc)) from None
     settings = Settings(
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
@@ -177,7 +180,8 @@ def summarise(run: Run) -> int:
     counts = Counter(o.status for o in run.outcomes)
     wall = time.perf_counter() - run.t0
     outdir = run.settings.outdir
-    line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete), "
+    busy = f", {counts['busy']} left to another run (busy)" if counts["busy"] else ""
+    line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete){busy}, "
             f"{counts['failed']} failed in {wall:.1f} s; outputs and {PARAMS_FILE} in {outdir}")
     failed = [o for o in run.outcomes if o.status == "failed"]
     if failed:
@@ -193,7 +197,11 @@ def summarise(run: Run) -> int:
     if run.report is not None:
         rows = [{"input": o.label, "status": o.status, "message": o.message, "outputs": o.outputs,
                  "seconds": round(o.seconds, 3)} for o in run.outcomes]
-        write_text_atomic(run.report, json.dumps(
-            {"counts": dict(counts), "wall_seconds": round(wall, 3), "outdir": outdir, "results": rows},
-            indent=1) + "\n")
+        try:
+            write_text_atomic(run.report, json.dumps(
+                {"counts": dict(counts), "wall_seconds": round(wall, 3), "outdir": outdir, "results": rows},
+                indent=1) + "\n")
+        except OSError as exc:
+            print(f"fusedem: error: --report: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
