@@ -150,3 +150,34 @@ def test_info_cli_names_the_bad_file_and_reports_the_good_one(tmp_path):
     assert proc.returncode == 1
     assert f"error: {bad}: " in proc.stderr and "Traceback" not in proc.stderr
     assert str(good) in proc.stdout and "ready to fuse" in proc.stdout
+
+
+# ------------------------------------------------------------ item 7: checksummed results
+def test_damage_to_a_saved_result_is_detected(tmp_path):
+    rng = np.random.default_rng(0)
+    res = fusedem.fuse(rng.random((24, 24)), {"Dy": rng.random((24, 24))}, n_iter=3)
+    p = tmp_path / "r.h5"
+    fusedem.io.save_result(p, res, inputs=["HAADF", "Dy"])
+    raw = bytearray(p.read_bytes())
+    at = raw.find(np.asarray(res.costs["chem"], np.float64).tobytes())
+    assert at > 0  # uncompressed: without a checksum a flip here would load silently
+    raw[at + 3] ^= 0x10
+    p.write_bytes(bytes(raw))
+    with pytest.raises(ReadError, match=r"r\.h5: cannot read result"):
+        fusedem.io.load_result(p)
+    with pytest.raises(ReadError, match=r"r\.h5: "):
+        load(p)
+
+
+# ------------------------------------------------------------ item 8: a zeroed block in an .npz
+def test_npz_with_a_zeroed_block_reads_as_damaged(tmp_path):
+    good = Path(fusedem.__file__).parent / "data" / "PTO_Trilayer_dataset.npz"
+    raw = bytearray(good.read_bytes())
+    for at in (40, len(raw) // 2):  # over the first array's header, then inside an array's data
+        bad = bytearray(raw)
+        bad[at:at + 512] = bytes(512)
+        p = tmp_path / "z.npz"
+        p.write_bytes(bytes(bad))
+        with pytest.raises(ReadError, match=r"z\.npz: file is (damaged|truncated or corrupt)") as err:
+            load(p)
+        assert "object" not in str(err.value)

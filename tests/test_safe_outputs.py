@@ -283,3 +283,38 @@ def test_save_result_failures_name_the_path(tmp_path, monkeypatch):
 def _inputs():
     d = synthetic(shape=(32, 32), seed=1)
     return d["HAADF"], {k: v for k, v in d.items() if k != "HAADF"}
+
+
+def test_napari_writer_never_replaces_a_users_file(tmp_path):
+    from fusedem.napari._writer import write_fused
+
+    mine = tmp_path / "dysco_fused.h5"
+    mine.write_bytes(b"my own results\n")
+    meta = {"name": "Dy (fused)", "metadata": {"fusedem": {"role": "fused", "element": "Dy", "Z": 66}}}
+    assert write_fused(str(mine), [(np.ones((8, 8), np.float32), meta, "image")]) == []
+    assert mine.read_bytes() == b"my own results\n"
+    assert write_fused(str(tmp_path / "new.h5"), [(np.ones((8, 8), np.float32), meta, "image")])
+    assert _outputs.written_by_fusedem(tmp_path / "new.h5")
+
+
+def test_local_cluster_binds_no_fixed_port(monkeypatch):
+    """Without --dashboard the scheduler's HTTP endpoint takes a free local port, not 8787."""
+    import dask.distributed
+
+    from fusedem.cli import _batch
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_cluster(**kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(dask.distributed, "LocalCluster", fake_cluster)
+    monkeypatch.setattr(_batch, "load_kernels", lambda: 0.0)
+    for dashboard, expect in ((None, {"dashboard_address": "127.0.0.1:0"}), (":8787", None)):
+        with pytest.raises(Stop), _batch.open_client(None, 1, dashboard, quiet=True):
+            pass
+        assert seen["scheduler_kwargs"] == expect and seen["dashboard_address"] == dashboard
