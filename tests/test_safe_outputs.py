@@ -318,3 +318,13 @@ def test_local_cluster_binds_no_fixed_port(monkeypatch):
         with pytest.raises(Stop), _batch.open_client(None, 1, dashboard, quiet=True):
             pass
         assert seen["scheduler_kwargs"] == expect and seen["dashboard_address"] == dashboard
+
+
+def test_a_job_rerun_after_its_worker_was_lost_counts_as_done(inputs, tmp_path):
+    """Dask reruns the tasks of a lost worker: an output this very run made is 'done', not 'skipped'."""
+    out = tmp_path / "out"
+    s = settings(out, run_id="run-1")
+    first = _task.run_job(job(inputs / "d0.npz", out), s)
+    again = _task.run_job(job(inputs / "d0.npz", out), s)
+    assert (first.status, again.status) == ("done", "done") and "worker was lost" in again.message
+    assert _task.run_job(job(inputs / "d0.npz", out), settings(out, run_id="run-2")).status == "skipped"

@@ -6,6 +6,7 @@ import glob
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
-        auto=auto,
+        auto=auto, run_id=uuid.uuid4().hex,
     )
     run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
     run.toml = dict(elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)

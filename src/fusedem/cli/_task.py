@@ -40,6 +40,7 @@ class Settings:
     numba_threads: int | None = None  #: per process; None keeps numba's default
     store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
     auto: bool = False  #: choose lambda_chem, lambda_tv, n_iter per input (fusedem.autotune)
+    run_id: str = ""  #: recorded in each result, so a rerun of a lost job knows it finished
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,13 @@ def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
 
 # ---------------------------------------------------------------- one job
 def existing_valid(output: str, params: FusionParams, auto: bool = False,
-                   digest: str | None = None) -> tuple[bool, str]:
+                   digest: str | None = None, meta_out: dict | None = None) -> tuple[bool, str]:
     """(True, '') when ``output`` holds a complete result made with ``params`` from the input
     whose :func:`~fusedem.cli._outputs.input_digest` is ``digest`` (None: not compared).
 
     With ``auto``, ``params`` are the fixed parameters of an automatic choice,
-    compared with the base the stored result's choice started from.
+    compared with the base the stored result's choice started from. ``meta_out``
+    (a dict) receives the result's root attributes when it could be read.
     """
     if not Path(output).exists():
         return False, "missing"
@@ -177,6 +179,8 @@ def existing_valid(output: str, params: FusionParams, auto: bool = False,
             got = (meta.get("autotune") or {}).get("base")
     except Exception as exc:
         return False, f"unreadable ({exc})"
+    if meta_out is not None:
+        meta_out.update(meta)
     if isinstance(got, dict):
         try:
             got = FusionParams.from_dict(got)
@@ -240,7 +244,12 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
         if not settings.overwrite and not written_by_fusedem(job.output):
             raise DataError(f"{job.output}: exists and was not written by fusedem; not replaced "
                             "(use --overwrite or another output folder)")
-        ok, why = existing_valid(job.output, params, settings.auto, digest)
+        meta: dict = {}
+        ok, why = existing_valid(job.output, params, settings.auto, digest, meta)
+        if ok and settings.run_id and meta.get("run_id") == settings.run_id:
+            # made by this run: a worker that finished it was lost before reporting back
+            return Outcome(job.label, "done", "finished (its worker was lost before reporting)",
+                           [job.output], time.perf_counter() - t0)
         if ok and not settings.overwrite:
             return Outcome(job.label, "skipped", "already complete", [job.output])
         if why in (OTHER_PARAMS, OTHER_INPUT) and not settings.overwrite:
@@ -291,7 +300,7 @@ def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, digest: st
         out, result, inputs={"HAADF": bh, **raw} if settings.store_inputs else ["HAADF", *raw],
         sources=(job.label,),
         scale=scale, units=units, translate=translate, fmt=settings.fmt, overwrite=True,
-        extra={"input_digest": digest},
+        extra={"input_digest": digest, "run_id": settings.run_id},
     )
     return [str(p) for p in paths]
 
