@@ -195,7 +195,23 @@ def iterate(
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
-    return _run(bh, b, symbols, z, p, int(every), float(min_interval))
+    return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval)))
+
+
+def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
+    """Pass states through; raise ValueError once a cost term is not finite (a diverged run).
+
+    Used by :func:`iterate` and :func:`fuse`; autotune calls :func:`_run` directly and
+    scores a diverged candidate as infinitely bad instead.
+    """
+    try:
+        for st in states:
+            if not all(np.isfinite(c).all() for c in st.costs.values()):
+                raise ValueError(f"the solver diverged: the cost terms are not finite at iteration "
+                                 f"{st.iteration}; lower lambda_chem or lambda_haadf")
+            yield st
+    finally:
+        states.close()  # closing the caller's generator stops the solver at once
 
 
 def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
@@ -214,9 +230,6 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
             hist[k - 2] = prev
         if k % every == 0 or k == p.n_iter:
             hist[k - 1] = steps.costs()
-            if not np.isfinite(hist[:k]).all():  # never hand out a diverged result
-                raise ValueError(f"the solver diverged: the cost terms are not finite at iteration {k}; "
-                                 "lower lambda_chem or lambda_haadf")
             now = time.perf_counter()
             give = k == p.n_iter or now - last_maps >= min_interval
             if give:
@@ -262,7 +275,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
     bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
     t0 = time.perf_counter()
     state = None
-    for state in _run(bh, b, symbols, z, p, p.n_iter, 0.0):
+    for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0)):
         pass
     w = channel_weights(z, p.weighting, p.gamma)
     weights = {s: float(wi) for s, wi in zip(symbols, w)}
