@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,8 +79,10 @@ class FusionParams:
             errors.append(f"eps must be > 0 (it keeps log(x + eps) finite), got {e}")
         for name in ("n_iter", "n_iter_tv"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 errors.append(f"{name} must be an integer >= 1, got {v!r}")
+            elif type(v) is not int:  # numpy integers and the like: stored as a plain int
+                object.__setattr__(self, name, int(v))
         if self.weighting not in WEIGHTINGS:
             errors.append(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.map_scaling not in MAP_SCALINGS:

@@ -1,6 +1,7 @@
 """The fused multi-modal solver: :func:`iterate` (a generator) and :func:`fuse`."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,9 +110,18 @@ check_image = _check_image  # public: the napari panel checks its inputs before 
 
 
 def _normalise(arr: np.ndarray, lo: float, hi: float, out: np.ndarray) -> None:
-    """out = (arr - lo) / (hi - lo) in float32, without float64 temporaries."""
-    np.subtract(arr, lo, out=out, casting="unsafe")
-    out *= np.float32(1.0 / (hi - lo))
+    """out = (arr - lo) / (hi - lo) into float32, computed in float64 blocks of rows.
+
+    Exact for any finite input range, also one float32 cannot hold (1e39, 1e300,
+    or a span below ~1e-38); temporaries stay small (2 MiB).
+    """
+    s = 1.0 if math.isfinite(hi - lo) else 0.5  # hi - lo overflows: halve everything
+    lo_s, span = lo * s, hi * s - lo * s
+    rows = max(1, (1 << 18) // max(1, arr.shape[1]))
+    for i in range(0, arr.shape[0], rows):
+        blk = np.multiply(arr[i:i + rows], s, dtype=np.float64)
+        blk -= lo_s
+        np.divide(blk, span, out=out[i:i + rows], casting="same_kind")
 
 
 def map_range(lo: float, hi: float, map_scaling: str) -> tuple[float, float]:
@@ -188,7 +198,23 @@ def iterate(
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
-    return _run(bh, b, symbols, z, p, int(every), float(min_interval))
+    return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval)))
+
+
+def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
+    """Pass states through; raise ValueError once a cost term is not finite (a diverged run).
+
+    Used by :func:`iterate` and :func:`fuse`; autotune calls :func:`_run` directly and
+    scores a diverged candidate as infinitely bad instead.
+    """
+    try:
+        for st in states:
+            if not all(np.isfinite(c).all() for c in st.costs.values()):
+                raise ValueError(f"the solver diverged: the cost terms are not finite at iteration "
+                                 f"{st.iteration}; lower lambda_chem or lambda_haadf")
+            yield st
+    finally:
+        states.close()  # closing the caller's generator stops the solver at once
 
 
 def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
@@ -253,7 +279,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
     bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
     t0 = time.perf_counter()
     state = None
-    for state in _run(bh, b, symbols, z, p, p.n_iter, 0.0):
+    for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0)):
         pass
     w = channel_weights(z, p.weighting, p.gamma)
     weights = {s: float(wi) for s, wi in zip(symbols, w)}

@@ -90,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--connect-timeout", type=float, default=20.0, metavar="S",
                    help="seconds to wait for --scheduler (default 20)")
     g.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes of the local cluster (default: one per core)")
+                   help="worker processes of the local cluster (default: one per free core)")
     g.add_argument("--numba-threads", type=int, metavar="N",
-                   help="numba threads per worker (default: cores / workers on a local cluster)")
+                   help="numba threads per worker (default: free cores / workers on a local cluster, "
+                        "free = not busy with other processes)")
     g.add_argument("--dashboard", metavar="ADDR", help="serve the Dask dashboard, e.g. :8787")
 
     p = sub.add_parser("extract", help="extract elemental maps from EDS spectrum images; "

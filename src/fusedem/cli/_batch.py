@@ -30,6 +30,19 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
+def free_cores() -> int:
+    """Cores this process may use minus those other processes keep busy (1-minute load), >= 1.
+
+    Two batches started side by side on one machine then share the cores instead
+    of each spinning as many threads as there are cores.
+    """
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        busy = 0.0
+    return max(1, machine_cores() - int(busy + 0.5))
+
+
 @contextlib.contextmanager
 def open_client(scheduler: str | None, workers: int | None, dashboard: str | None,
                 quiet: bool, timeout: float = 20.0) -> Iterator[object]:
@@ -60,6 +73,9 @@ def open_client(scheduler: str | None, workers: int | None, dashboard: str | Non
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True,
             dashboard_address=dashboard,
+            # no dashboard asked for: the scheduler's own HTTP endpoint on a free local
+            # port, not on 8787 (two batches at once would fight over it)
+            scheduler_kwargs=None if dashboard else {"dashboard_address": "127.0.0.1:0"},
             # Every failure reaches the summary as a failed input with its reason (task
             # errors and lost workers alike); the workers' own logs added only noise, e.g.
             # a heartbeat traceback when a heartbeat raced the cluster's shutdown (seen
@@ -90,15 +106,18 @@ def run_batch(args: argparse.Namespace) -> int:
     """Fuse all inputs on the cluster; exit status 0, 1 (some failed) or 2 (usage)."""
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
-    threads = args.numba_threads
-    if threads is None and not args.scheduler:
-        threads = max(1, machine_cores() // (args.workers or machine_cores()))
+    threads, workers = args.numba_threads, args.workers
+    if not args.scheduler:
+        free = free_cores()
+        workers = workers or free
+        if threads is None:
+            threads = max(1, free // workers)
     run = prepare(args, numba_threads=threads)
     for out in run.missing:
         record(run, out)
     if not run.inputs:
         return summarise(run)
-    with open_client(args.scheduler, args.workers, args.dashboard, run.quiet,
+    with open_client(args.scheduler, workers, args.dashboard, run.quiet,
                      args.connect_timeout) as client:
         _submit_all(client, run)
     return summarise(run)

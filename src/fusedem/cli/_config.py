@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import os
 import sys
 import typing
 from collections.abc import Mapping, Sequence
@@ -204,10 +203,10 @@ def params_toml(params: FusionParams, *, elements: Sequence[str] | None = None,
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file through a temporary file and rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a small text file through a temporary file and rename (OSError names the path)."""
+    from ..io._atomic import write_text_atomic as write
+
+    write(path, text)
 
 
 def params_from_file(path: Path) -> FusionParams:

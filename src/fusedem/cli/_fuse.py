@@ -7,7 +7,7 @@ from pathlib import Path
 from ._config import UsageError
 from ._progress import progress
 from ._run import prepare, record, report_notes, summarise
-from ._task import expand, run_job
+from ._task import Outcome, expand, run_job
 
 
 def run_fuse(args: argparse.Namespace) -> int:
@@ -26,10 +26,16 @@ def run_fuse(args: argparse.Namespace) -> int:
         else:
             report_notes(run, ex)
         jobs += ex.jobs
+    stop = ""
     with progress(total=len(jobs), desc="fusing", unit="dataset", quiet=run.quiet) as bar:
         for job in jobs:
+            if stop:  # the output folder is full or read-only: later outputs cannot be saved
+                record(run, Outcome(job.label, "failed", f"{job.label}: not started ({stop})"), bar)
+                continue
             bar.set_postfix_str(Path(job.source).name, refresh=True)
             out = run_job(job, run.settings)
             record(run, out, bar)
             bar.update(1)
+            if out.fatal:
+                stop = out.message.split(": ", 1)[-1]
     return summarise(run)

@@ -18,9 +18,13 @@ def _calibration(layer) -> str:
 
 
 def _range(data) -> str:
+    from ..io import ReadError
+
     try:
         a = np.asarray(data)
         return f"{float(a.min()):.4g} .. {float(a.max()):.4g}"
+    except ReadError:  # a damaged file found while computing a lazy array
+        raise
     except Exception:  # a lazy array that cannot be computed cheaply
         return "?"
 
@@ -66,12 +70,12 @@ def run_info(args: argparse.Namespace) -> int:
         try:
             with collected(notes):
                 ds = io.load(path, lazy=True)
-        except (ValueError, OSError) as exc:
-            msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            print(f"error: {msg}", file=sys.stderr)
+                d = describe(ds, stats=not args.no_stats)
+        except Exception as exc:  # every failure names its file; the other files go on
+            msg = str(exc) if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
+            print(f"error: {msg if str(path) in msg else f'{path}: {msg}'}", file=sys.stderr)
             status = EXIT_FAILED
             continue
-        d = describe(ds, stats=not args.no_stats)
         if args.json:
             reports.append(d)
             continue

@@ -6,6 +6,7 @@ import glob
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +121,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
-        auto=auto, extraction=extraction_options(args),
+        auto=auto, extraction=extraction_options(args), run_id=uuid.uuid4().hex,
     )
     run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
               params_text=text, verbose=bool(getattr(args, "verbose", False)))
@@ -210,7 +211,8 @@ def summarise(run: Run) -> int:
     wall = time.perf_counter() - run.t0
     outdir = run.settings.outdir
     written = f"outputs and {PARAMS_FILE}" if counts["done"] + counts["skipped"] else "nothing written"
-    line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete), "
+    busy = f", {counts['busy']} left to another run (busy)" if counts["busy"] else ""
+    line = (f"{counts['done']} done, {counts['skipped']} skipped (already complete){busy}, "
             f"{counts['failed']} failed in {wall:.1f} s; {written} in {outdir}")
     failed = [o for o in run.outcomes if o.status == "failed"]
     if failed:
@@ -229,7 +231,11 @@ def summarise(run: Run) -> int:
     if run.report is not None:
         rows = [{"input": o.label, "status": o.status, "message": o.message, "outputs": o.outputs,
                  "seconds": round(o.seconds, 3)} for o in run.outcomes]
-        write_text_atomic(run.report, json.dumps(
-            {"counts": dict(counts), "wall_seconds": round(wall, 3), "outdir": outdir, "results": rows},
-            indent=1) + "\n")
+        try:
+            write_text_atomic(run.report, json.dumps(
+                {"counts": dict(counts), "wall_seconds": round(wall, 3), "outdir": outdir, "results": rows},
+                indent=1) + "\n")
+        except OSError as exc:
+            print(f"fusedem: error: --report: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK

@@ -6,6 +6,8 @@ themselves.
 """
 from __future__ import annotations
 
+import errno
+import json
 import os
 import time
 import traceback
@@ -15,11 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from ..io._atomic import stale_temporaries
 from ..params import FusionParams
 from ._config import Crop, CropError, crop_bounds
 from ._notes import with_notes
+from ._outputs import claim, input_digest, written_by_fusedem
 
 EXTENSIONS = {"h5": ".h5", "tiff": ".tif"}
+#: Write errors after which no later output can be saved either.
+_FATAL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Settings:
     store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
     auto: bool = False  #: choose lambda_chem, lambda_tv, n_iter per input (fusedem.autotune)
     extraction: dict[str, Any] | None = None  #: beam_energy_kv / resolution_ev / lines
+    run_id: str = ""  #: recorded in each result, so a rerun of a lost job knows it finished
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What happened to one input ('done', 'skipped' or 'failed')."""
+    """What happened to one input ('done', 'skipped', 'busy' (another run makes it) or 'failed')."""
 
     label: str
     status: str
@@ -65,6 +72,11 @@ class Outcome:
     usage: bool = False  #: failed because of the options (e.g. a crop outside the image)
     chosen: dict[str, Any] | None = None  #: --auto: the parameters chosen and the score
     notes: list[str] = field(default_factory=list)  #: the readers' warnings (see _notes)
+    fatal: bool = False  #: the output folder cannot take more results (full, read-only)
+
+
+OTHER_PARAMS = "made with other parameters"
+OTHER_INPUT = "made from other input data (the input has changed)"
 
 
 class DataError(ValueError):
@@ -158,39 +170,44 @@ def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
 
 
 # ---------------------------------------------------------------- one job
-def existing_valid(output: str, params: FusionParams, auto: bool = False) -> tuple[bool, str]:
-    """(True, '') when ``output`` holds a complete result made with ``params``.
+def existing_valid(output: str, params: FusionParams, auto: bool = False,
+                   digest: str | None = None, meta_out: dict | None = None) -> tuple[bool, str]:
+    """(True, '') when ``output`` holds a complete result made with ``params`` from the input
+    whose :func:`~fusedem.cli._outputs.input_digest` is ``digest`` (None: not compared).
 
     With ``auto``, ``params`` are the fixed parameters of an automatic choice,
-    compared with the base the stored result's choice started from.
+    compared with the base the stored result's choice started from. ``meta_out``
+    (a dict) receives the result's root attributes when it could be read.
     """
     if not Path(output).exists():
         return False, "missing"
     try:
         if Path(output).suffix.lower() in (".tif", ".tiff"):
-            info = _tiff_info(output)
+            meta = _tiff_info(output)
         else:
             saved = _io().load_result(output)
-            info = {**saved.metadata, "params": saved.params}
-        got = info.get("params")
+            meta = {**saved.metadata, "params": saved.params}
+        got = meta.get("params")
         if auto:
-            got = (info.get("autotune") or {}).get("base")
+            got = (meta.get("autotune") or {}).get("base")
     except Exception as exc:
         return False, f"unreadable ({exc})"
+    if meta_out is not None:
+        meta_out.update(meta)
     if isinstance(got, dict):
         try:
             got = FusionParams.from_dict(got)
         except ValueError:
             got = None
     if got != params:
-        return False, "made with other parameters"
+        return False, OTHER_PARAMS
+    if digest is not None and meta.get("input_digest") != digest:
+        return False, OTHER_INPUT if meta.get("input_digest") else "without a record of its input"
     return True, ""
 
 
 def _tiff_info(path: str) -> dict[str, Any]:
     """Provenance stored in a result TIFF (ImageJ ``Info`` JSON, decoded); raises if unusable."""
-    import json
-
     import tifffile
 
     with tifffile.TiffFile(path) as tf:
@@ -210,56 +227,81 @@ def _frame(layer, frame: int | None, crop: Crop | None) -> np.ndarray:
 
 @with_notes
 def run_job(job: Job, settings: Settings) -> Outcome:
-    """Load, fuse and save one dataset; never raises for a bad input."""
+    """Load, fuse and save one dataset; never raises for a bad input.
+
+    The output is claimed first (another run making it: status 'busy'); a file at
+    the output name that fusedem did not write is never replaced without
+    ``overwrite``, nor a result made with other parameters or from other data.
+    """
     t0 = time.perf_counter()
-    params = FusionParams.from_dict(settings.params)
     try:
-        redo = ""
-        if Path(job.output).exists():
-            ok, why = existing_valid(job.output, params, settings.auto)
-            if ok and not settings.overwrite:
-                return Outcome(job.label, "skipped", "already complete", [job.output])
-            if not ok and why == "made with other parameters" and not settings.overwrite:
-                raise DataError(
-                    f"{job.output}: exists and was made with other parameters; "
-                    "use --overwrite or another output folder"
-                )
-            redo = "" if ok else f" (redone: previous output {why})"
-        if settings.numba_threads:
-            import numba
-
-            numba.set_num_threads(max(1, min(settings.numba_threads, numba.config.NUMBA_NUM_THREADS)))
-        from ..solver import fuse
-
-        ds = load(job.source, lazy=True)
-        haadf, maps = select(ds, settings.elements, job.source, settings.extraction)
-        crop = None
-        if settings.crop is not None:
-            crop = crop_bounds(settings.crop, tuple(haadf.data.shape))
-        bh = _frame(haadf, job.frame, crop)
-        raw = {k: _frame(ly, job.frame, crop) for k, ly in maps.items()}
-        try:
-            if settings.auto:
-                result = fuse(bh, raw, "auto", **settings.params)
-            else:
-                result = fuse(bh, raw, params)
-        except ValueError as exc:
-            raise DataError(f"{job.label}: {exc}") from None
-        outputs = _save(job, settings, result, haadf, bh, raw, crop)
-        chosen = None
-        note = f"{result.elapsed:.2f} s fusion{redo}"
-        if result.autotune is not None:
-            a = result.autotune
-            chosen = {"lambda_chem": a.params.lambda_chem, "lambda_tv": a.params.lambda_tv,
-                      "n_iter": a.params.n_iter, "method": a.method, "score": a.score}
-            note = f"{a.summary()}; {note}"
-        return Outcome(job.label, "done", note, outputs, time.perf_counter() - t0,
-                       fusion_seconds=result.elapsed, chosen=chosen)
+        with claim(job.output) as mine:
+            if not mine:
+                return Outcome(job.label, "busy", f"{job.output}: being made by another fusedem run",
+                               seconds=time.perf_counter() - t0)
+            return _run_claimed(job, settings, t0)
     except Exception as exc:
-        return Outcome(job.label, "failed", _reason(exc, job.label), [], time.perf_counter() - t0)
+        fatal = isinstance(exc, OSError) and exc.errno in _FATAL_ERRNOS
+        return Outcome(job.label, "failed", _reason(exc, job.label), [], time.perf_counter() - t0,
+                       fatal=fatal)
 
 
-def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop) -> list[str]:
+def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
+    params = FusionParams.from_dict(settings.params)
+    for tmp in stale_temporaries(job.output):  # left by a killed run; we hold the output's lock
+        tmp.unlink(missing_ok=True)
+    if not Path(job.source).exists():
+        raise DataError(f"{job.source}: no such file or folder")
+    digest = input_digest(job.source)
+    redo = ""
+    if Path(job.output).exists():
+        if not settings.overwrite and not written_by_fusedem(job.output):
+            raise DataError(f"{job.output}: exists and was not written by fusedem; not replaced "
+                            "(use --overwrite or another output folder)")
+        meta: dict = {}
+        ok, why = existing_valid(job.output, params, settings.auto, digest, meta)
+        if ok and settings.run_id and meta.get("run_id") == settings.run_id:
+            # made by this run: a worker that finished it was lost before reporting back
+            return Outcome(job.label, "done", "finished (its worker was lost before reporting)",
+                           [job.output], time.perf_counter() - t0)
+        if ok and not settings.overwrite:
+            return Outcome(job.label, "skipped", "already complete", [job.output])
+        if why in (OTHER_PARAMS, OTHER_INPUT) and not settings.overwrite:
+            raise DataError(f"{job.output}: exists and was {why}; use --overwrite or another output folder")
+        redo = "" if ok else f" (redone: previous output {why})"
+    if settings.numba_threads:
+        import numba
+
+        numba.set_num_threads(max(1, min(settings.numba_threads, numba.config.NUMBA_NUM_THREADS)))
+    from ..solver import fuse
+
+    ds = load(job.source, lazy=True)
+    haadf, maps = select(ds, settings.elements, job.source, settings.extraction)
+    crop = None
+    if settings.crop is not None:
+        crop = crop_bounds(settings.crop, tuple(haadf.data.shape))
+    bh = _frame(haadf, job.frame, crop)
+    raw = {k: _frame(ly, job.frame, crop) for k, ly in maps.items()}
+    try:
+        if settings.auto:
+            result = fuse(bh, raw, "auto", **settings.params)
+        else:
+            result = fuse(bh, raw, params)
+    except ValueError as exc:
+        raise DataError(f"{job.label}: {exc}") from None
+    outputs = _save(job, settings, result, haadf, bh, raw, crop, digest)
+    chosen = None
+    note = f"{result.elapsed:.2f} s fusion{redo}"
+    if result.autotune is not None:
+        a = result.autotune
+        chosen = {"lambda_chem": a.params.lambda_chem, "lambda_tv": a.params.lambda_tv,
+                  "n_iter": a.params.n_iter, "method": a.method, "score": a.score}
+        note = f"{a.summary()}; {note}"
+    return Outcome(job.label, "done", note, outputs, time.perf_counter() - t0,
+                   fusion_seconds=result.elapsed, chosen=chosen)
+
+
+def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, digest: str) -> list[str]:
     scale = tuple(haadf.scale[-2:]) if haadf.scale else None
     units = tuple(haadf.units[-2:]) if haadf.units else None
     translate = tuple(haadf.translate[-2:]) if haadf.translate else None
@@ -272,6 +314,7 @@ def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop) -> list[st
         out, result, inputs={"HAADF": bh, **raw} if settings.store_inputs else ["HAADF", *raw],
         sources=(job.label,),
         scale=scale, units=units, translate=translate, fmt=settings.fmt, overwrite=True,
+        extra={"input_digest": digest, "run_id": settings.run_id},
     )
     return [str(p) for p in paths]
 

@@ -122,6 +122,13 @@ def read_npz(path: Path) -> list[DatasetLayer]:
         if fh.read(2) != b"PK":
             raise ReadError(f"{src}: not an .npz file (no zip signature: another kind of "
                             "file with an .npz name?)")
+    try:  # every member's CRC: a damaged block is reported, not loaded as changed values
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except Exception as exc:  # BadZipFile, zlib.error, OSError, EOFError ...
+        raise ReadError(f"{src}: file is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if bad is not None:
+        raise ReadError(f"{src}: file is damaged (array {bad!r} fails its checksum)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -11,6 +11,10 @@ from collections.abc import Iterable, Mapping
 from ._dataset import Dataset, DatasetLayer, ReadError
 
 
+class ExtractionError(ReadError):
+    """The spectrum image was read but maps cannot be extracted (e.g. no line in range)."""
+
+
 def _is_eds(ly: DatasetLayer) -> bool:
     return str(ly.metadata.get("signal_type") or "").upper().startswith("EDS")
 
@@ -26,7 +30,9 @@ def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *
     eV) default to the file's metadata; ``lines`` chooses a line per element
     ({'Cu': 'La'}), see :func:`fusedem.spectra.extract_maps`. Returns [] when there is
     no EDS spectrum image or no element to extract. Raises ReadError naming the file
-    when extraction fails (e.g. an element without a line in the energy range).
+    when extraction fails (e.g. an element without a line in the energy range:
+    :class:`ExtractionError`) or when the spectrum image cannot be read (a damaged
+    file read lazily).
     """
     si = next((ly for ly in ds.spectrum_images if _is_eds(ly) and ly.energy_axis), None)
     if si is None:
@@ -41,8 +47,13 @@ def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *
             si.data, si.energy_axis, els, lines=lines,
             beam_energy_kv=beam_energy_kv or si.metadata.get("beam_energy_keV"),
             resolution_ev=resolution_ev or si.metadata.get("energy_resolution_eV"))
+    except ReadError:
+        raise
     except ValueError as exc:
-        raise ReadError(f"{ds.source}: cannot extract element maps from {si.name!r}: {exc}") from None
+        raise ExtractionError(f"{ds.source}: cannot extract element maps from {si.name!r}: {exc}") from None
+    except Exception as exc:  # zlib.error, StopIteration, IndexError... from a lazy read
+        raise ReadError(f"{ds.source}: cannot read the spectrum image {si.name!r}, the file may be "
+                        f"truncated or corrupt ({type(exc).__name__}: {exc})") from None
     layers = []
     for el, m in res.maps.items():
         md = res.layer_metadata(el, ds.source)["fusedem"]
@@ -68,13 +79,13 @@ def add_extracted_maps(ds: Dataset) -> list[str]:
     try:
         ds.layers.extend(extract_element_layers(ds))
         return []
-    except ReadError:
+    except ExtractionError:
         pass
     si = next(ly for ly in ds.spectrum_images if _is_eds(ly))
     problems = []
     for el in si.metadata.get("elements") or []:
         try:
             ds.layers.extend(extract_element_layers(ds, [el]))
-        except ReadError as exc:
+        except ExtractionError as exc:
             problems.append(str(exc))
     return problems

@@ -45,13 +45,15 @@ def _read_signals(path: Path, lazy: bool) -> list[dict]:
 
             return file_reader(str(path), lazy=lazy)
         if suffix == ".bcf":
-            from rsciio.bruker import file_reader
+            from ._bcf import read_bcf
 
-            return file_reader(str(path), select_type=None, lazy=lazy)
+            return read_bcf(path, lazy)
         if suffix in (".dm3", ".dm4"):
             from rsciio.digitalmicrograph import file_reader
 
             return file_reader(str(path), lazy=lazy)
+    except ReadError:
+        raise
     except ImportError as exc:
         raise ReadError(f"{path}: reading {suffix} needs RosettaSciIO ({exc}); "
                         "install fusedem[io]") from None

@@ -24,9 +24,9 @@ and never overwrite an existing file unless ``overwrite=True``.
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_write
 from ._dataset import DatasetLayer, ReadError
 
 FORMAT_VERSION = 1
@@ -56,30 +57,6 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, overwrite: bool, write) -> Path:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it "
-                              "(choose another name or pass overwrite=True)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: Any = None,
@@ -124,29 +101,33 @@ def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: 
     for k, v in (extra or {}).items():
         attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
 
-    def write_h5(tmp: Path) -> None:
+    def write_h5() -> bytes:
         import h5py
 
-        with h5py.File(tmp, "w") as f:
+        # built in memory (HDF5 core driver): h5py never meets a failing disk
+        with h5py.File(f"fusedem-{id(arrays)}.h5", "w", driver="core", backing_store=False) as f:
             f.attrs.update(attrs)
             g = f.create_group("maps", track_order=True)  # keep the element order
             for sym, a in arrays.items():
-                ds = g.create_dataset(sym, data=a, compression="gzip", compression_opts=4)
+                ds = g.create_dataset(sym, data=a, compression="gzip", compression_opts=4, fletcher32=True)
                 if elements and sym in elements:
                     ds.attrs["Z"] = int(elements[sym])
                 if weights and sym in weights:
                     ds.attrs["weight"] = float(weights[sym])
             if haadf_model is not None:
-                f.create_dataset("haadf_model", data=np.asarray(haadf_model, np.float32), compression="gzip")
+                f.create_dataset("haadf_model", data=np.asarray(haadf_model, np.float32), compression="gzip",
+                                 fletcher32=True)
             c = f.create_group("costs")
             for name, curve in (costs or {}).items():
-                c.create_dataset(name, data=np.asarray(curve, dtype=np.float64))
+                c.create_dataset(name, data=np.asarray(curve, dtype=np.float64), fletcher32=True)
             if isinstance(inputs, Mapping):
                 gi = f.create_group("inputs", track_order=True)
                 for name, a in inputs.items():
-                    gi.create_dataset(str(name), data=np.asarray(a), compression="gzip")
+                    gi.create_dataset(str(name), data=np.asarray(a), compression="gzip", fletcher32=True)
+            f.flush()
+            return bytes(f.id.get_file_image())
 
-    def write_tiff(tmp: Path) -> None:
+    def write_tiff() -> bytes:
         import tifffile
 
         labels = list(arrays) + (["HAADF_model"] if haadf_model is not None else [])
@@ -160,21 +141,26 @@ def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: 
         if u != "pixel":
             md["unit"] = "micron" if u in ("µm", "um") else u
             kw["resolution"] = (1.0 / sx, 1.0 / sy)
-        tifffile.imwrite(tmp, np.stack(stack), imagej=True, metadata=md, **kw)
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, np.stack(stack), imagej=True, metadata=md, **kw)
+        return buf.getvalue()
 
-    return [_atomic_write(path, overwrite, write_h5 if fmt == "h5" else write_tiff)]
+    return [atomic_write(path, overwrite, write_h5 if fmt == "h5" else write_tiff)]
 
 
 def save_result(path: str | os.PathLike, result: Any, *, inputs: Mapping[str, Any] | Sequence[str] | None = None,
                 sources: Sequence[str] = (), scale: Sequence[float] | None = None,
                 units: Sequence[str] | str | None = None, translate: Sequence[float] | None = None,
-                fmt: str | None = None, overwrite: bool = False) -> list[Path]:
+                fmt: str | None = None, overwrite: bool = False,
+                extra: Mapping[str, Any] | None = None) -> list[Path]:
     """Save a :class:`~fusedem.FusionResult` to HDF5 or an ImageJ TIFF; returns the written paths.
 
+    ``extra``: more root attributes (e.g. the CLI's ``input_digest``).
     Raises FileExistsError when ``path`` exists and ``overwrite`` is False.
     """
     extra = {"elapsed": float(result.elapsed), "iterations": int(result.iterations),
-             "input_ranges": {k: list(map(float, v)) for k, v in (result.input_ranges or {}).items()}}
+             "input_ranges": {k: list(map(float, v)) for k, v in (result.input_ranges or {}).items()},
+             **(extra or {})}
     if getattr(result, "autotune", None) is not None:
         # validation score, method and every candidate's score (the chosen point's neighbourhood)
         extra["autotune"] = result.autotune.to_dict()
