@@ -97,6 +97,29 @@ def time_fusedem(n: int, n_tv: int, reps: int) -> float:
     return float(np.median(times))
 
 
+def time_fusedem_threads(n: int, n_tv: int, reps: int, threads: int) -> float:
+    """Median time of :func:`time_fusedem` with numba limited to ``threads`` threads."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        return time_fusedem(n, n_tv, reps)
+    finally:
+        numba.set_num_threads(before)
+
+
+def time_fusedem_busy(n: int, n_tv: int, reps: int) -> float:
+    """Median time of :func:`time_fusedem` while one other core-bound process runs."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it take its core
+        return time_fusedem(n, n_tv, reps)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def bandwidth_gbs(reps: int = 7) -> float:
     """Sustained copy bandwidth (read + write bytes / s) of 256 MB arrays, GB/s."""
     import numba as nb
@@ -196,20 +219,28 @@ def main() -> None:
             print(f"  timing {n}² n_iter_tv {n_tv} ...", file=sys.stderr, flush=True)
             readings.append(bandwidth_gbs())
             ours = time_fusedem(n, n_tv, args.repeats)
+            busy = time_fusedem_busy(n, n_tv, args.repeats)
+            one = time_fusedem_threads(n, n_tv, args.repeats, 1)
             reps_pub = args.repeats_published if n <= 512 else max(1, args.repeats_published - 1)
             pub = time_published(py, n, n_tv, reps_pub) if py else float("nan")
-            rows.append((n, n_tv, pub, ours))
+            rows.append((n, n_tv, pub, ours, busy, one))
     bw = max(readings)
     print(f"machine: {os.cpu_count()} CPUs, copy bandwidth (read + write) {bw:.1f} GB/s, the "
           f"highest of {len(readings)} readings ({min(readings):.1f}-{bw:.1f})")
-    head = f"{'size':>6} {'tv':>3} {'published s':>12} {'fusedem s':>10} {'speed-up':>9} {'bound s':>8} {'x bound':>8}"
+    import numba
+
+    head = (f"{'size':>6} {'tv':>3} {'published s':>12} {'fusedem s':>10} {'speed-up':>9} "
+            f"{'bound s':>8} {'x bound':>8} {'busy s':>8} {'1-thread s':>10}")
     print("\n30 outer iterations, 3 elements, medians; bound = 76 B/element-pixel/iteration at n_iter_tv 3")
+    print(f"fusedem on {numba.get_num_threads()} numba threads ({numba.threading_layer()} layer, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}); busy = the same while "
+          "one other core-bound process runs; 1-thread = numba on one thread, quiet")
     print(head)
     print("-" * len(head))
-    for n, n_tv, pub, ours in rows:
+    for n, n_tv, pub, ours, busy, one in rows:
         bound = BYTES_PER_ELEMENT_PIXEL * 3 * n * n * 30 / (bw * 1e9) if n_tv == 3 else float("nan")
         print(f"{n:>5}² {n_tv:>3} {pub:>12.3f} {ours:>10.4f} {pub / ours:>8.1f}x {bound:>8.3f} "
-              f"{ours / bound:>7.2f}x", flush=True)
+              f"{ours / bound:>7.2f}x {busy:>8.4f} {one:>10.4f}", flush=True)
 
     print("\nstart-up (256², 2 elements, 30 iterations, fresh process): import s, first fuse s")
     for label, (imp, first) in cold_start_times().items():
