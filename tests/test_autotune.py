@@ -229,3 +229,21 @@ def test_batch_auto_chooses_per_input(phantom, tmp_path):
     assert run.returncode == 0, run.stderr
     toml = (out / "fusedem_params.toml").read_text()
     assert toml.count("[chosen.") == 2 and "auto = true" in toml
+
+
+def test_cli_auto_thins_the_spectrum_image_of_extracted_maps(tmp_path):
+    """A Bruker file with only a spectrum image: --elements extracts, --auto thins the cube."""
+    from shared_data import VENDOR
+    from test_cli import fusedem_cli
+
+    bcf = VENDOR / "bruker_TEM_HAADF_EDS_64x64.bcf"
+    if not bcf.exists():
+        pytest.skip(f"shared vendor file not present: {bcf}")
+    out = tmp_path / "out"
+    run = fusedem_cli("fuse", bcf, "--elements", "Cu,O,Pd,Ti", "-o", out, "--auto", "-q")
+    assert run.returncode == 0, run.stderr
+    from fusedem.io import load_result
+
+    meta = load_result(out / "bruker_TEM_HAADF_EDS_64x64_fused.h5").metadata
+    assert meta["autotune"]["method"] == "thinning (spectrum image)"
+    assert 'method = "thinning (spectrum image)"' in (out / "fusedem_params.toml").read_text()

@@ -211,7 +211,8 @@ def autotune_steps(
 
     haadf: (ny, nx); maps: element -> (ny, nx) (raw counts allow thinning);
     base: the other parameters (default FusionParams()); its n_iter is the
-    longest solve tried. ``splits`` overrides ``method``: e.g.
+    longest solve tried. ``splits`` overrides ``method`` (which then only names
+    them in the result): e.g.
     :func:`fusedem.spectra.spectrum_splits` for maps extracted from a spectrum
     image (thinned before extraction, where the counts are Poisson). ``budget``: the search's cost limit in full fuses at ``base``.
 
@@ -233,7 +234,7 @@ def autotune_steps(
         used = _choose_method(arrays, frames, method)
         splits = make_splits(arrays, used, frames=frames, seed=seed)
     else:
-        used = "given splits"
+        used = method if method != "auto" else "given splits"
     # inputs are checked now (ValueError at the call); the search runs when iterated
     return _search(haadf, splits, base, used, budget, t0)
 

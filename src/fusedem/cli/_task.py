@@ -284,7 +284,7 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
     raw = {k: _frame(ly, job.frame, crop) for k, ly in maps.items()}
     try:
         if settings.auto:
-            result = fuse(bh, raw, "auto", **settings.params)
+            result = _fuse_auto(ds, maps, bh, raw, crop, job, settings)
         else:
             result = fuse(bh, raw, params)
     except ValueError as exc:
@@ -299,6 +299,25 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
         note = f"{a.summary()}; {note}"
     return Outcome(job.label, "done", note, outputs, time.perf_counter() - t0,
                    fusion_seconds=result.elapsed, chosen=chosen)
+
+
+def _fuse_auto(ds, maps, bh, raw, crop, job: Job, settings: Settings):
+    """--auto: choose the parameters from the data, then fuse. Maps extracted from an
+    EDS spectrum image are validated by thinning its counts before extraction."""
+    import dataclasses
+
+    from ..solver import fuse
+    from ..tuning import autotune
+
+    base = FusionParams.from_dict(settings.params)
+    splits = None
+    if job.frame is None and all(ly.metadata.get("extracted") for ly in maps.values()):
+        splits = _io().extraction_splits(ds, list(maps), crop, **(settings.extraction or {}))
+    if splits is None:
+        auto = autotune(bh, raw, base)
+    else:
+        auto = autotune(bh, raw, base, splits=splits, method="thinning (spectrum image)")
+    return dataclasses.replace(fuse(bh, raw, auto.params), autotune=auto)
 
 
 def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, digest: str) -> list[str]:

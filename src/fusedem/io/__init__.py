@@ -9,7 +9,7 @@
   atomically; :func:`load_result` reads an HDF5 result back.
 """
 from ._dataset import Dataset, DatasetLayer, ReadError, classify_name
-from ._extracted import extract_element_layers
+from ._extracted import extract_element_layers, extraction_splits
 from ._load import load, sniff
 from ._results import SavedResult, load_result, save_maps, save_result
 
@@ -20,6 +20,7 @@ __all__ = [
     "SavedResult",
     "classify_name",
     "extract_element_layers",
+    "extraction_splits",
     "load",
     "load_result",
     "save_maps",

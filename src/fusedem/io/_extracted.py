@@ -67,6 +67,39 @@ def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *
     return layers
 
 
+def extraction_splits(ds: Dataset, elements: Iterable[str], crop: tuple | None = None, *,
+                      beam_energy_kv: float | None = None, resolution_ev: float | None = None,
+                      lines: Mapping[str, str] | None = None, seed: int = 0) -> list | None:
+    """Held-out splits for :func:`fusedem.autotune` of maps extracted by
+    :func:`extract_element_layers` with the same options: the EDS spectrum image's
+    counts are thinned before extraction (:func:`fusedem.spectra.spectrum_splits`).
+
+    ``crop``: (y0, y1, x0, x1) pixels of the maps being fused. None when ``ds`` has
+    no EDS spectrum image or its values are not raw counts (then use masking).
+    """
+    import numpy as np
+
+    si = next((ly for ly in ds.spectrum_images if _is_eds(ly) and ly.energy_axis), None)
+    if si is None:
+        return None
+    from ..spectra import spectrum_splits
+
+    axis = int(si.energy_axis.get("axis", -1)) % si.data.ndim
+    index = [slice(None)] * si.data.ndim
+    if crop is not None:
+        spatial = [d for d in range(si.data.ndim) if d != axis]
+        index[spatial[0]], index[spatial[1]] = slice(crop[0], crop[1]), slice(crop[2], crop[3])
+    cube = si.data[tuple(index)]
+    cube = np.asarray(cube.compute() if hasattr(cube, "compute") else cube)
+    try:
+        return spectrum_splits(
+            cube, si.energy_axis, list(elements), seed=seed, lines=lines,
+            beam_energy_kv=beam_energy_kv or si.metadata.get("beam_energy_keV"),
+            resolution_ev=resolution_ev or si.metadata.get("energy_resolution_eV"))
+    except ValueError:  # not raw counts: thinning does not apply
+        return None
+
+
 def add_extracted_maps(ds: Dataset) -> list[str]:
     """Append extracted element layers when ``ds`` has an EDS spectrum image, elements
     listed in its metadata and no element maps of its own.
