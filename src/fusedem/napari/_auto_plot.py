@@ -13,8 +13,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
 from ..tuning import Candidate
-
-_BG, _FG = "#262930", "#d6d6d6"  # napari's dark theme
+from ._plot_style import BG as _BG, FG as _FG, dark_axes
 
 
 class AutoScorePlot(Container):
@@ -28,10 +27,7 @@ class AutoScorePlot(Container):
         self.canvas.setMinimumHeight(150)
         self.native.layout().addWidget(self.canvas)
         self.ax = self.figure.subplots()
-        self.ax.set_facecolor(_BG)
-        self.ax.tick_params(colors=_FG, labelsize=7)
-        for spine in self.ax.spines.values():
-            spine.set_color("#5a5f6b")
+        dark_axes(self.ax)
         self.ax.set_xscale("log")
         self.ax.set_xlabel("λ chem (colour: λ TV)", color=_FG, fontsize=7)
         self.ax.set_ylabel("held-out score", color=_FG, fontsize=7)

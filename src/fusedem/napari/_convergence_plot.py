@@ -15,13 +15,14 @@ from magicgui.widgets import CheckBox, Container
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
+from ._plot_style import BG as _BG, FG as _FG, dark_axes
+
 #: cost key -> (axis label, line colour)
 CURVES: dict[str, tuple[str, str]] = {
     "haadf": ("Ψ1 HAADF", "#f0f0f0"),
     "chem": ("Ψ2 chem", "#ff8c3a"),
     "tv": ("TV", "#5ac8fa"),
 }
-_BG, _FG = "#262930", "#d6d6d6"  # napari's dark theme
 
 
 class ConvergencePlot(Container):
@@ -47,10 +48,7 @@ class ConvergencePlot(Container):
         self.axes = self.figure.subplots(len(CURVES), 1, sharex=True)
         self.lines = {}
         for ax, (key, (label, color)) in zip(self.axes, CURVES.items()):
-            ax.set_facecolor(_BG)
-            ax.tick_params(colors=_FG, labelsize=7)
-            for spine in ax.spines.values():
-                spine.set_color("#5a5f6b")
+            dark_axes(ax)
             ax.set_ylabel(label, color=_FG, fontsize=7)
             (self.lines[key],) = ax.plot([], [], color=color, lw=1.2)
         self.axes[-1].set_xlabel("iteration", color=_FG, fontsize=7)

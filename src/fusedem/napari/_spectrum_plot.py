@@ -17,7 +17,9 @@ from qtpy.QtCore import QSize
 
 from ..spectra import LineWindows
 
-_BG, _FG, _WARN = "#262930", "#d6d6d6", "#ff6b6b"
+from ._plot_style import BG as _BG, FG as _FG, dark_axes
+
+_WARN = "#ff6b6b"
 _GREEK = {"Ka": "Kα", "La": "Lα", "Ma": "Mα"}
 
 
@@ -49,10 +51,7 @@ class SpectrumPlot(Container):
 
     def _style(self) -> None:
         ax = self.ax
-        ax.set_facecolor(_BG)
-        ax.tick_params(colors=_FG, labelsize=8)
-        for spine in ax.spines.values():
-            spine.set_color("#5a5f6b")
+        dark_axes(ax, fontsize=8)
         ax.set_xlabel("energy (keV)", color=_FG, fontsize=8)
         ax.set_ylabel("counts (sum)", color=_FG, fontsize=8)
 
