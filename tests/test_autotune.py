@@ -180,6 +180,8 @@ def test_cli_auto_writes_the_choice(phantom, tmp_path):
 
     meta = load_result(out / "ph_fused.h5").metadata
     assert meta["autotune"]["method"] == "thinning"
+    info = fusedem_cli("info", out / "ph_fused.h5")
+    assert "parameters chosen automatically (thinning)" in info.stdout, info.stdout + info.stderr
     # the same command again resumes (same input, same fixed parameters)
     again = fusedem_cli(*args)
     assert again.returncode == 0 and "1 skipped" in again.stdout, again.stdout + again.stderr

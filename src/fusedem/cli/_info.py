@@ -99,6 +99,10 @@ def run_info(args: argparse.Namespace) -> int:
         if fused:
             p = fused[0].metadata.get("params") or {}
             print("  a fusedem result; parameters: " + ", ".join(f"{k}={v}" for k, v in p.items()))
+            auto = fused[0].metadata.get("autotune")
+            if auto:
+                print(f"  parameters chosen automatically ({auto['method']}): held-out score "
+                      f"{auto['score']:.4g}, best of {len(auto['candidates'])} candidates")
         elif ds.haadf is not None and ds.element_maps:
             print("  ready to fuse")
         else:

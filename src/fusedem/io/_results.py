@@ -222,6 +222,8 @@ def result_layers(path: Path, f: Any) -> list[DatasetLayer]:
              "translate": tuple(md.get("translate") or (0.0, 0.0))}
     common = {"params": res.params, "costs": {k: v.tolist() for k, v in res.costs.items()},
               "sources": md.get("sources", []), "inputs": md.get("input_names", [])}
+    if md.get("autotune"):  # how the parameters were chosen (method, score, candidates)
+        common["autotune"] = md["autotune"]
     elements = md.get("elements") or {}
     layers = [DatasetLayer(name=f"{s} (fused)", data=a, role="fused", element=s, **calib,
                            metadata={"Z": elements.get(s), "original_name": s, **common})
