@@ -217,7 +217,11 @@ def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
         states.close()  # closing the caller's generator stops the solver at once
 
 
-def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
+def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float,
+         checkpoint_costs: bool = True):
+    """The solver loop (a generator of FusionState). Without ``checkpoint_costs`` the
+    costs of the yielded iterate are computed only at the end (each costs one more
+    pass over memory), as :mod:`fusedem.tuning` needs the maps only."""
     n = len(symbols)
     x0 = None
     if p.background_threshold is not None:  # the initial iterate only; b stays the data
@@ -233,7 +237,8 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float):
         if k > 1:
             hist[k - 2] = prev
         if k % every == 0 or k == p.n_iter:
-            hist[k - 1] = steps.costs()
+            if checkpoint_costs or k == p.n_iter:
+                hist[k - 1] = steps.costs()
             now = time.perf_counter()
             give = k == p.n_iter or now - last_maps >= min_interval
             if give:

@@ -144,6 +144,8 @@ class _Evaluator:
         self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
         self.curves: dict[tuple[float, float, int], list[tuple[int, float]]] = {}
         self.n_solves = 0
+        self.t_total = 0.0  #: seconds in solves, scoring included
+        self.t_score = 0.0  #: of which scoring
 
     def _curve(self, lam_chem: float, lam_tv: float, k: int) -> list[tuple[int, float]]:
         key = (lam_chem, lam_tv, k)
@@ -151,9 +153,13 @@ class _Evaluator:
             p = self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv)
             bh, b, symbols, z, ranges = self.prepared[k]
             curve = []
-            for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0):
+            t0 = time.perf_counter()
+            for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False):
+                ts = time.perf_counter()
                 sc = validation.score(self.splits[k], state.maps, ranges)
                 curve.append((state.iteration, sc if math.isfinite(sc) else math.inf))
+                self.t_score += time.perf_counter() - ts
+            self.t_total += time.perf_counter() - t0
             self.curves[key] = curve
             self.n_solves += 1
         return self.curves[key]
@@ -169,6 +175,15 @@ class _Evaluator:
     def cost(self, points, n_splits: int = 1) -> int:
         """Solves that scoring ``points`` on ``n_splits`` splits still needs."""
         return sum((lc, lt, k) not in self.curves for lc, lt in points for k in range(n_splits))
+
+    def fuses_after(self, n_new: int) -> float:
+        """Time spent after ``n_new`` more solves, in units of one plain solve (= one fuse
+        of the image at the base parameters): scoring and copies count against the budget."""
+        if self.n_solves == 0:
+            return float(n_new)
+        per_solve = self.t_total / self.n_solves
+        plain = max(self.t_total - self.t_score, 1e-9) / self.n_solves
+        return (self.t_total + n_new * per_solve) / plain
 
 
 def _sig(v: float, digits: int = 2) -> float:
@@ -214,7 +229,9 @@ def autotune_steps(
     longest solve tried. ``splits`` overrides ``method`` (which then only names
     them in the result): e.g.
     :func:`fusedem.spectra.spectrum_splits` for maps extracted from a spectrum
-    image (thinned before extraction, where the counts are Poisson). ``budget``: the search's cost limit in full fuses at ``base``.
+    image (thinned before extraction, where the counts are Poisson). ``budget``: the
+    search's time limit in fuses of the image at ``base`` (measured as the time of a
+    plain solve; scoring counts against it).
 
     The search scores the base point and a coarse 3 x 3 log grid of
     (λ_chem, λ_TV), then rings of 8 neighbours around the best point (factor
@@ -254,7 +271,7 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
         for pt in points:
             if pt in tried:
                 continue
-            if best is not None and ev.n_solves + ev.cost([pt], n_all) > max_solves:
+            if best is not None and ev.fuses_after(ev.cost([pt], n_all)) > budget:
                 stopped = "budget"
                 return
             c = ev(*pt, n_all)
