@@ -65,7 +65,7 @@ def test_own_data_points_to_auto(viewer, qtbot):
     assert widget.auto_button.enabled
 
 
-def test_auto_streams_the_search_fills_the_parameters_and_runs(viewer, qtbot):
+def test_auto_streams_the_search_fills_the_parameters_and_runs(viewer, qtbot, tmp_path):
     SHOTS.mkdir(exist_ok=True)
     viewer.window.resize(1280, 800)
     widget = FusionWidget(viewer)
@@ -91,6 +91,13 @@ def test_auto_streams_the_search_fills_the_parameters_and_runs(viewer, qtbot):
     lib = fusedem.autotune(haadf, maps, before)
     assert lib.params == chosen
     assert (SHOTS / "auto_done.png").stat().st_size > 10000
+    # File > Save Selected Layers keeps how the parameters were chosen
+    from fusedem.io import load_result
+    from fusedem.napari._writer import write_fused
+
+    layers = [ly for ly in viewer.layers if ly.name.startswith("fused ")]
+    out = write_fused(str(tmp_path / "auto.h5"), [ly.as_layer_data_tuple() for ly in layers])
+    assert load_result(out[0]).metadata["autotune"]["method"] == "thinning"
 
 
 def test_stop_cancels_the_search_and_keeps_the_parameters(viewer, qtbot):

@@ -52,7 +52,8 @@ def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]
     units = [_unit_str(u) for u in meta0.get("units") or ()][-2:] or None
     scale = [float(s) for s in meta0.get("scale", (1.0, 1.0))][-2:]
     translate = [float(t) for t in meta0.get("translate", (0.0, 0.0))][-2:]
-    extra = {k: first[k] for k in ("iterations", "elapsed", "input_ranges") if first.get(k) is not None}
+    extra = {k: first[k] for k in ("iterations", "elapsed", "input_ranges", "autotune")
+             if first.get(k) is not None}
     try:
         written = save_maps(path, maps, haadf_model=model, costs=first.get("costs"),
                             params=first.get("params"), elements=elements, weights=weights,

@@ -270,10 +270,13 @@ class FusionWidget(RegionAndSave, Container):
         worker.yielded.connect(partial(self._on_frame, self._run_id))
         worker.errored.connect(partial(self._on_error, self._run_id))
         worker.finished.connect(partial(self._on_finished, self._run_id, worker))
+        meta = {"role": "fused", "params": plan.params.to_dict(),
+                "region": plan.crop.describe(), "frame": plan.frame}
+        auto = self.auto.result
+        if auto is not None and auto.params == plan.params:  # how Auto chose them (the writer saves it)
+            meta["autotune"] = auto.to_dict()
         self.fused.begin(list(plan.maps), keep_previous=bool(self.keep_previous.value),
-                         placement=plan.placement, meta={
-                             "role": "fused", "params": plan.params.to_dict(),
-                             "region": plan.crop.describe(), "frame": plan.frame})
+                         placement=plan.placement, meta=meta)
         # new fused layers are shown over the HAADF: hide the noisy input maps once
         self._hide_inputs = not self.fused.layers
         self._set_running(True)
