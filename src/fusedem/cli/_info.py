@@ -46,7 +46,7 @@ def missing(ds) -> str:
     out = []
     if ds.haadf is None:
         images = [ly.name for ly in ds.layers if ly.role == "image"]
-        out.append("no HAADF/ADF image" + (f" (other images: {', '.join(images)})"
+        out.append("no HAADF/ADF image" + (f" (choose one of {', '.join(images)} with --haadf)"
                                            if images else ""))
     if not ds.element_maps:
         out.append("no elemental maps" + (" (a spectrum image: extract them with "
@@ -82,6 +82,10 @@ def run_info(args: argparse.Namespace) -> int:
         if notes and not args.verbose:
             print(f"  ({len(notes)} warning(s) from the reader; -v shows them)")
         print(f"  HAADF:    {d['haadf'] or '(none)'}")
+        others = [ly for ly in ds.layers if ly.role == "image"]
+        if others:
+            shapes = ", ".join(f"{ly.name} ({' x '.join(map(str, ly.data.shape))})" for ly in others)
+            print(f"  images:   {shapes}  (--haadf NAME uses one as the structural image)")
         print(f"  elements: {', '.join(d['elements']) or '(none)'}")
         if ds.haadf is not None:
             print(f"  pixel:    {_calibration(ds.haadf)}")

@@ -118,7 +118,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         params=params.to_dict(), outdir=str(outdir), fmt=fmt,
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
-        extraction=extraction_options(args),
+        extraction=extraction_options(args), haadf=getattr(args, "haadf", None),
     )
     return Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
                params_text=text, verbose=bool(getattr(args, "verbose", False)))

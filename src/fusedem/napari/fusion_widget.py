@@ -22,11 +22,11 @@ from .. import solver
 from ._convergence_plot import ConvergencePlot
 from ._crop import Crop, find_region_layer, region_text
 from ._fused_layers import FusedLayers
-from ._fusion_inputs import InputsPanel
+from ._fusion_inputs import InputsPanel, looks_like_haadf
 from ._param_controls import ParamControls
 from ._region_save import RegionAndSave
 from ._run_controller import MIN_INTERVAL, KernelLoader, StopFlag, result_from_state, stream
-from ._run_plan import RunPlan, check_inputs, frame_text, input_frames, make_plan
+from ._run_plan import PROXY_NOTE, RunPlan, check_inputs, frame_text, input_frames, make_plan
 from ._ui import CloseWatcher, VScrollArea, fit_height, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
@@ -161,7 +161,8 @@ class FusionWidget(RegionAndSave, Container):
     def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
         """Raise ValueError with a message for the panel unless the inputs can run."""
         haadf, chosen = self.inputs.haadf.value, self.inputs.selected()
-        chosen, crop = check_inputs(haadf, chosen, self._region_layer(), self._viewer.dims.point)
+        chosen, crop = check_inputs(haadf, chosen, self._region_layer(), self._viewer.dims.point,
+                                    self.inputs.other_images())
         return haadf, chosen, crop, self.params_panel.params()
 
     def _revalidate(self, *_: Any) -> None:
@@ -180,7 +181,8 @@ class FusionWidget(RegionAndSave, Container):
         frame, n = input_frames([ly for ly, _ in chosen] + [self.inputs.haadf.value],
                                 self._viewer.dims.point)
         shown = f" · {frame_text(frame, n)}, as on the slider" if frame is not None else ""
-        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.", _OK)
+        proxy = "" if looks_like_haadf(self.inputs.haadf.value) else f" {PROXY_NOTE}"
+        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.{proxy}", _OK)
         self.run_button.enabled = True
 
     def _forget_run(self) -> None:
