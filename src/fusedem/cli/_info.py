@@ -84,8 +84,12 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  HAADF:    {d['haadf'] or '(none)'}")
         others = [ly for ly in ds.layers if ly.role == "image"]
         if others:
-            shapes = ", ".join(f"{ly.name} ({' x '.join(map(str, ly.data.shape))})" for ly in others)
+            shapes = ", ".join(f"{ly.name} ({' x '.join(map(str, ly.data.shape))}"
+                               f"{', of the scan' if ly.metadata.get('structural') else ''})"
+                               for ly in others)
             print(f"  images:   {shapes}  (--haadf NAME uses one as the structural image)")
+        for note in ds.notes:
+            print(f"  note:     {note}")
         print(f"  elements: {', '.join(d['elements']) or '(none)'}")
         if ds.haadf is not None:
             print(f"  pixel:    {_calibration(ds.haadf)}")

@@ -54,9 +54,11 @@ def element_of(layer: Any) -> str | None:
 
 
 def haadf_candidates(layers: Sequence[Any]) -> list[Any]:
-    """Image layers usable as HAADF (2-D or frame series), the likely HAADF first."""
+    """Image layers usable as HAADF (2-D or frame series): the likely HAADF first, then
+    images the reader found to be of the maps' scan (``metadata['fusedem']['structural']``)."""
     imgs = [ly for ly in layers if is_map_image(ly) and role_of(ly) not in _NOT_INPUT]
-    return sorted(imgs, key=lambda ly: not looks_like_haadf(ly))
+    info = lambda ly: (getattr(ly, "metadata", None) or {}).get("fusedem") or {}  # noqa: E731
+    return sorted(imgs, key=lambda ly: (not looks_like_haadf(ly), not info(ly).get("structural")))
 
 
 class ElementRow(Container):
