@@ -175,7 +175,6 @@ def test_constant_haadf_is_refused_before_run_and_shown_grey(viewer, docked, qtb
     # a map with NaN is named as well, also before Run
     viewer.layers["HAADF"].data = rng.random((16, 16))
     viewer.layers["O"].data = np.where(np.eye(16, dtype=bool), np.nan, 1.0)
-    docked._revalidate()
     assert not docked.run_button.enabled and "map O 'O'" in docked.status.value
     assert "NaN" in docked.status.value
 

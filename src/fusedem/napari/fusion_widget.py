@@ -132,8 +132,8 @@ class FusionWidget(RegionAndSave, Container):
 
     def _watch(self, layer: Any) -> None:
         layer.events.name.connect(self._on_layers_changed)
+        layer.events.data.connect(self._revalidate)  # new values: checked before Run
         if isinstance(layer, napari.layers.Shapes):
-            layer.events.data.connect(self._revalidate)
             layer.events.highlight.connect(self._revalidate)
 
     def _on_inserted(self, event: Any) -> None:
