@@ -200,3 +200,29 @@ def test_reader_warnings_in_batch_reach_the_client_once(tmp_path, monkeypatch, c
     assert "overview" not in out
     for i in range(2):
         assert err.count(f"in{i}.npz: overview image has no calibration") == 1, err
+
+
+# ---- 9. no image named HAADF: --haadf NAME ------------------------------------------------
+def test_haadf_option_picks_the_structural_image_of_an_sem_file(tmp_path):
+    maps = synthetic(shape=(30, 30), seed=4)
+    np.savez(tmp_path / "sem.npz", BSE=maps["HAADF"], SE=maps["HAADF"][::-1],
+             Sc=maps["Sc"], Dy=maps["Dy"])
+    r = fusedem_cli("info", tmp_path / "sem.npz")
+    assert "images:   BSE (30 x 30), SE (30 x 30)" in r.stdout
+    assert "no HAADF/ADF image (choose one of BSE, SE with --haadf)" in r.stdout
+    r = fusedem_cli("fuse", tmp_path / "sem.npz", "-o", tmp_path / "out", "-q", "--n-iter", "2")
+    assert r.returncode == 1 and "--haadf NAME (images: 'BSE' (30 x 30), 'SE'" in r.stderr
+    assert "rough proxy" in r.stderr
+    r = fusedem_cli("fuse", tmp_path / "sem.npz", "-o", tmp_path / "out", "-q", "--n-iter", "2",
+                    "--haadf", "bse")
+    assert r.returncode == 0, r.stderr
+    r = fusedem_cli("fuse", tmp_path / "sem.npz", "-o", tmp_path / "o2", "-q", "--haadf", "ADF")
+    assert r.returncode == 1 and "no image named 'ADF' for --haadf" in r.stderr
+
+
+def test_haadf_option_on_a_real_bruker_sem_file(tmp_path):
+    bcf = _vendor("bruker_SEM_EDS_30x30_16elements.bcf")
+    r = fusedem_cli("fuse", bcf, "-o", tmp_path, "-q", "--n-iter", "2", "--haadf", "AsB",
+                    "--elements", "Fe,Si,Ca")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "bruker_SEM_EDS_30x30_16elements_fused.h5").exists()

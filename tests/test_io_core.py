@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from fusedem import FusionParams, FusionResult
-from fusedem.io import ReadError, classify_name, load, load_result, save_result, sniff
+from fusedem.io import DatasetLayer, ReadError, classify_name, load, load_result, save_result, sniff
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "fusedem" / "data"
 from shared_data import VENDOR  # noqa: E402
@@ -334,3 +334,28 @@ def test_result_keeps_the_element_order(tmp_path):
     save_result(out, res, inputs={"HAADF": np.ones((12, 10)), "O": np.ones((12, 10)), "Dy": np.ones((12, 10))})
     back = load_result(out)
     assert list(back.maps) == ["O", "Dy"] and list(back.inputs) == ["HAADF", "O", "Dy"]
+
+
+def test_images_of_a_multi_image_sem_file_are_placed_or_left_out_with_a_note():
+    """A Bruker SEM file as read: a 50 x 50 EDS scan at 11.81 nm, its 50 x 50 image at
+    12.73 nm, and an 825 x 1100 overview image that was given the map's pixel size."""
+    from fusedem.io._instrument import _place_images
+
+    si = DatasetLayer(name="EDS", data=np.zeros((8, 50, 50)), role="spectrum_image",
+                      scale=(0.01, 11.81, 11.81), units=("keV", "nm", "nm"))
+    image = DatasetLayer(name="BSE", data=np.zeros((50, 50)), role="image",
+                         scale=(12.73, 12.73), units=("nm", "nm"), translate=(3.0, 4.0))
+    overview = DatasetLayer(name="Overview", data=np.zeros((825, 1100)), role="image",
+                            scale=(11.81, 11.81), units=("nm", "nm"))
+    other = DatasetLayer(name="Wide", data=np.zeros((100, 120)), role="image",
+                         scale=(250.0, 250.0), units=("nm", "nm"))
+    layers = [image, overview, other, si]
+    notes = _place_images(layers, copied_calibration=True)  # as for a .bcf file
+    assert [ly.name for ly in layers] == ["BSE", "Wide", "EDS"]
+    assert image.scale == (11.81, 11.81) and image.translate == (0.0, 0.0)
+    assert image.metadata["original_scale"] == [12.73, 12.73] and image.metadata["structural"]
+    assert "structural" not in other.metadata and other.scale == (250.0, 250.0)
+    assert len(notes) == 2 and "12.73" in notes[0] and "11.81" in notes[0]
+    assert "'Overview' (825 x 1100 px) was left out" in notes[1]
+    kept = [image, overview, si]  # other readers give images their own calibration
+    assert len(_place_images(kept)) == 0 and len(kept) == 3

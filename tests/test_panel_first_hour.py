@@ -175,7 +175,6 @@ def test_constant_haadf_is_refused_before_run_and_shown_grey(viewer, docked, qtb
     # a map with NaN is named as well, also before Run
     viewer.layers["HAADF"].data = rng.random((16, 16))
     viewer.layers["O"].data = np.where(np.eye(16, dtype=bool), np.nan, 1.0)
-    docked._revalidate()
     assert not docked.run_button.enabled and "map O 'O'" in docked.status.value
     assert "NaN" in docked.status.value
 
@@ -283,3 +282,20 @@ def test_reader_errors_put_the_reason_before_the_long_path(viewer, tmp_path, not
         assert viewer.open(str(deep / name), plugin="fusedem") == []
         (msg,) = [m for m in notifications[before:] if name in m]
         assert reason in msg[:60] and msg.index(reason) < msg.index(str(deep)), msg
+
+
+# ---- 9. no image named HAADF (SEM files) -------------------------------------------------
+def test_without_a_haadf_the_panel_names_the_images_of_the_maps_shape(viewer, docked, tmp_path):
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "sem.npz", BSE=rng.random((50, 50)), Cu=rng.random((50, 50)),
+             O=rng.random((50, 50)))
+    viewer.open(str(tmp_path / "sem.npz"), plugin="fusedem")
+    viewer.add_image(rng.random((82, 110)), name="overview",
+                     metadata={"fusedem": {"role": "image"}})
+    assert docked.inputs.haadf.value is None and not docked.run_button.enabled
+    status = docked.status.value
+    assert "'BSE' has the maps' shape" in status and "overview" not in status
+    assert "rough proxy" in status and "Open Sample" not in status
+    docked.inputs.haadf.value = viewer.layers["BSE"]
+    assert docked.run_button.enabled and "Ready: Cu, O." in docked.status.value
+    assert "rough proxy" in docked.status.value  # said where the user picks it

@@ -42,6 +42,9 @@ GRID_N = 3
 FACTORS = (2.0, math.sqrt(2.0))
 #: The score is read every this many outer iterations (the choice of n_iter).
 CHECK_EVERY = 5
+#: One scored solve in fuse-times: copies and scoring at every checkpoint (measured
+#: 1.03-1.13 on 256² phantoms and DyScO3, 2 cores shared with other jobs).
+SOLVE_COST = 1.1
 #: Default budget, in full fuses of the image at the base parameters.
 BUDGET_FUSES = 40.0
 
@@ -177,14 +180,7 @@ class _Evaluator:
         """Solves that scoring ``points`` on ``n_splits`` splits still needs."""
         return sum((lc, lt, k) not in self.curves for lc, lt in points for k in range(n_splits))
 
-    def fuses_after(self, n_new: int) -> float:
-        """Time spent after ``n_new`` more solves, in units of one plain solve (= one fuse
-        of the image at the base parameters): scoring and copies count against the budget."""
-        if self.n_solves == 0:
-            return float(n_new)
-        per_solve = self.t_total / self.n_solves
-        plain = max(self.t_total - self.t_score, 1e-9) / self.n_solves
-        return (self.t_total + n_new * per_solve) / plain
+
 
 
 def _sig(v: float, digits: int = 2) -> float:
@@ -231,8 +227,9 @@ def autotune_steps(
     them in the result): e.g.
     :func:`fusedem.spectra.spectrum_splits` for maps extracted from a spectrum
     image (thinned before extraction, where the counts are Poisson). ``budget``: the
-    search's time limit in fuses of the image at ``base`` (measured as the time of a
-    plain solve; scoring counts against it).
+    search's cost limit in fuses of the image at ``base``: a scored solve counts
+    as :data:`SOLVE_COST` fuses. Counted in solves, not seconds, so the same data
+    always give the same choice, whatever else the machine is doing.
 
     The search scores the base point and a coarse 3 x 3 log grid of
     (λ_chem, λ_TV), then rings of 8 neighbours around the best point (factor
@@ -261,7 +258,8 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
             budget: float, t0: float) -> Iterator[AutoProgress]:
     """The search of :func:`autotune_steps` (a generator)."""
     ev = _Evaluator(haadf, splits, base)
-    max_solves = max(len(splits), int(budget))
+    # solves, not seconds, so that the same data always give the same choice
+    max_solves = max(len(splits), int(budget / SOLVE_COST))
     n_all = len(splits)
     tried: dict[tuple[float, float], Candidate] = {}
     best: Candidate | None = None
@@ -272,7 +270,7 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
         for pt in points:
             if pt in tried:
                 continue
-            if best is not None and ev.fuses_after(ev.cost([pt], n_all)) > budget:
+            if best is not None and ev.n_solves + ev.cost([pt], n_all) > max_solves:
                 stopped = "budget"
                 return
             c = ev(*pt, n_all)

@@ -33,6 +33,9 @@ def _io_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--elements", type=lambda s: [e for e in s.split(",") if e],
                    metavar="SYM,SYM", help="elements to fuse, in this order (default: all "
                    "maps); extracted from the EDS spectrum image when the file has no such maps")
+    p.add_argument("--haadf", metavar="NAME", help="the structural image to fuse with, by name "
+                   "(e.g. an SEM file's BSE/SE image; 'fusedem info' lists them; the Z^gamma "
+                   "model is for HAADF/ADF, a BSE image is a rougher proxy)")
     p.add_argument("--crop", metavar="y0:y1,x0:x1", help="fuse only this region (pixels, half-open)")
     p.add_argument("--format", choices=FORMATS + ("tif",), help="output format (default h5)")
     p.add_argument("--no-inputs", dest="store_inputs", action="store_false",

@@ -50,7 +50,7 @@ def missing(ds) -> str:
     out = []
     if ds.haadf is None:
         images = [ly.name for ly in ds.layers if ly.role == "image"]
-        out.append("no HAADF/ADF image" + (f" (other images: {', '.join(images)})"
+        out.append("no HAADF/ADF image" + (f" (choose one of {', '.join(images)} with --haadf)"
                                            if images else ""))
     if not ds.element_maps:
         out.append("no elemental maps" + (" (a spectrum image: extract them with "
@@ -86,6 +86,14 @@ def run_info(args: argparse.Namespace) -> int:
         if notes and not args.verbose:
             print(f"  ({len(notes)} warning(s) from the reader; -v shows them)")
         print(f"  HAADF:    {d['haadf'] or '(none)'}")
+        others = [ly for ly in ds.layers if ly.role == "image"]
+        if others:
+            shapes = ", ".join(f"{ly.name} ({' x '.join(map(str, ly.data.shape))}"
+                               f"{', of the scan' if ly.metadata.get('structural') else ''})"
+                               for ly in others)
+            print(f"  images:   {shapes}  (--haadf NAME uses one as the structural image)")
+        for note in ds.notes:
+            print(f"  note:     {note}")
         print(f"  elements: {', '.join(d['elements']) or '(none)'}")
         if ds.haadf is not None:
             print(f"  pixel:    {_calibration(ds.haadf)}")

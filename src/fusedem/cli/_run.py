@@ -122,6 +122,7 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
         auto=auto, extraction=extraction_options(args), run_id=uuid.uuid4().hex,
+        haadf=getattr(args, "haadf", None),
     )
     run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
               params_text=text, verbose=bool(getattr(args, "verbose", False)))

@@ -43,6 +43,7 @@ class Settings:
     auto: bool = False  #: choose lambda_chem, lambda_tv, n_iter per input (fusedem.autotune)
     extraction: dict[str, Any] | None = None  #: beam_energy_kv / resolution_ev / lines
     run_id: str = ""  #: recorded in each result, so a rerun of a lost job knows it finished
+    haadf: str | None = None  #: name of the structural image to use (--haadf), else the HAADF
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,34 @@ def load(source: str, lazy: bool = True):
     return _io().load(source, lazy=lazy)
 
 
+def structural_images(ds) -> list:
+    """Layers that can serve as the structural image: the HAADF first, then other images."""
+    return [ly for ly in ds.layers if ly.role == "haadf"] + \
+        [ly for ly in ds.layers if ly.role == "image"]
+
+
 def select(ds, elements: tuple[str, ...] | None, source: str,
-           extraction: dict[str, Any] | None = None):
+           extraction: dict[str, Any] | None = None, haadf_name: str | None = None):
     """The HAADF layer and the element layers to fuse, in the requested order.
 
+    ``haadf_name`` picks another structural image by name (an SEM file's SE/BSE image).
     Requested elements that the file has no maps of are extracted, all from its EDS
     spectrum image (one consistent source), with the ``extraction`` options.
     """
     haadf = ds.haadf
     maps = ds.element_maps
+    images = structural_images(ds)
+    listed = ", ".join(f"{ly.name!r} ({' x '.join(map(str, ly.data.shape))})" for ly in images)
+    if haadf_name is not None:
+        haadf = next((ly for ly in images if ly.name.lower() == haadf_name.lower()), None)
+        if haadf is None:
+            raise DataError(f"{source}: no image named {haadf_name!r} for --haadf "
+                            f"({'images: ' + listed if images else 'it has no images'})")
     if haadf is None:
+        if images:
+            raise DataError(f"{source}: no HAADF/ADF image; choose the structural image with "
+                            f"--haadf NAME (images: {listed}; a BSE/SE image is only a rough "
+                            "proxy of Z contrast)")
         names = ", ".join(ly.name for ly in ds.layers) or "nothing"
         raise DataError(f"{source}: no HAADF/ADF image found (it contains {names})")
     if elements and any(e not in maps for e in elements) and ds.spectrum_images:
@@ -152,7 +171,7 @@ def expand(source: str, settings: Settings, stem: str | None = None) -> Outcome:
     t0 = time.perf_counter()
     try:
         ds = load(source, lazy=True)
-        haadf, maps = select(ds, settings.elements, source, settings.extraction)
+        haadf, maps = select(ds, settings.elements, source, settings.extraction, settings.haadf)
         n = n_frames(haadf, maps, source)
         if settings.crop is not None:
             try:
@@ -276,7 +295,7 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
     from ..solver import fuse
 
     ds = load(job.source, lazy=True)
-    haadf, maps = select(ds, settings.elements, job.source, settings.extraction)
+    haadf, maps = select(ds, settings.elements, job.source, settings.extraction, settings.haadf)
     crop = None
     if settings.crop is not None:
         crop = crop_bounds(settings.crop, tuple(haadf.data.shape))

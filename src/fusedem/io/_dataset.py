@@ -108,6 +108,8 @@ class Dataset:
 
     source: str
     layers: list[DatasetLayer] = field(default_factory=list)
+    #: what the reader changed or left out, for the user (e.g. an image it could not place)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def haadf(self) -> DatasetLayer | None:

@@ -158,10 +158,58 @@ def _align_scan(layers: list[DatasetLayer]) -> None:
                 ly.translate = ly.translate[:-2] + (0.0, 0.0)
 
 
-def read_instrument(path: str | Path, lazy: bool = False) -> list[DatasetLayer]:
+_REL = 0.01  #: pixel sizes of one scan that differ by more than this are reported
+
+
+def _place_images(layers: list[DatasetLayer], copied_calibration: bool = False) -> list[str]:
+    """Check that every image can be placed over the scan; returns notes for the user.
+
+    The scan is the spectrum image's (else the first map's) grid. An image of the scan's
+    shape is of that scan: it gets the scan's calibration (its own, if different, is
+    reported and kept in ``metadata['original_scale']``) and ``metadata['structural']``
+    (it can serve as the structural image of a fusion). With ``copied_calibration`` (Bruker
+    .bcf files, whose reader gives e.g. an SEM overview image the map's pixel size), an
+    image of another shape that carries exactly the scan's pixel size cannot be placed
+    and is left out.
+    """
+    scan = next((ly for ly in layers if ly.role == "spectrum_image"), None) or next(
+        (ly for ly in layers if ly.role == "element"), None)
+    if scan is None:
+        return []
+    shape, scale = scan.spatial_shape, np.asarray(scan.scale[-2:], dtype=float)
+    notes, drop = [], []
+    for ly in layers:
+        if ly.role not in ("haadf", "image"):
+            continue
+        own = np.asarray(ly.scale[-2:], dtype=float)
+        if ly.spatial_shape == shape:
+            ly.metadata["structural"] = True
+            if np.any(np.abs(own - scale) > _REL * scale) and ly.units[-2:] == scan.units[-2:]:
+                ly.metadata["original_scale"] = own.tolist()
+                ly.scale = ly.scale[:-2] + scan.scale[-2:]
+                ly.translate = ly.translate[:-2] + scan.translate[-2:]
+                notes.append(f"'{ly.name}' has the scan's {shape[0]} x {shape[1]} pixels but a "
+                             f"pixel size of {own[0]:.4g} x {own[1]:.4g} {ly.units[-1]} against "
+                             f"the maps' {scale[0]:.4g} x {scale[1]:.4g}: shown and fused with "
+                             "the maps' calibration, pixel for pixel")
+        elif (copied_calibration and np.allclose(own, scale, rtol=1e-9)
+              and ly.units[-2:] == scan.units[-2:]):
+            drop.append(ly)
+            notes.append(f"'{ly.name}' ({ly.spatial_shape[0]} x {ly.spatial_shape[1]} px) "
+                         "was left out: the file gives it the scan's pixel size although it "
+                         "has another shape (an overview image?), so it cannot be placed "
+                         "over the maps")
+    for ly in drop:
+        layers.remove(ly)
+    return notes
+
+
+def read_instrument(path: str | Path, lazy: bool = False,
+                    notes: list[str] | None = None) -> list[DatasetLayer]:
     """Read the images, element maps and spectrum images of an instrument file.
 
     ``lazy`` keeps arrays as dask arrays (RosettaSciIO lazy mode) for big files.
+    ``notes`` receives what was adjusted or left out (see :func:`_place_images`).
     Raises :class:`ReadError` when the file is unreadable or holds nothing usable.
     """
     path = Path(path)
@@ -180,4 +228,7 @@ def read_instrument(path: str | Path, lazy: bool = False) -> list[DatasetLayer]:
     if not layers:
         raise ReadError(f"{path}: holds no images, elemental maps or spectrum images")
     _align_scan(layers)
+    placed = _place_images(layers, copied_calibration=path.suffix.lower() == ".bcf")
+    if notes is not None:
+        notes.extend(placed)
     return layers

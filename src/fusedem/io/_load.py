@@ -76,6 +76,7 @@ def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = Fal
         return ds
     p = Path(path)
     suffix = p.suffix.lower()
+    notes: list[str] = []
     if not p.exists():
         raise ReadError(f"{p}: no such file or folder")
     if p.is_dir():
@@ -83,7 +84,7 @@ def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = Fal
     elif suffix in INSTRUMENT_SUFFIXES:
         if lazy == "auto":
             lazy = p.stat().st_size > LAZY_THRESHOLD_BYTES
-        layers = read_instrument(p, lazy=bool(lazy))
+        layers = read_instrument(p, lazy=bool(lazy), notes=notes)
     elif suffix == ".npz":
         layers = read_npz(p)
     elif suffix in BUNDLE_SUFFIXES:
@@ -96,7 +97,7 @@ def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = Fal
     _unique_names(layers)
     for ly in layers:
         ly.metadata.setdefault("source", str(p))
-    ds = Dataset(source=str(p), layers=layers)
+    ds = Dataset(source=str(p), layers=layers, notes=notes)
     if extract:
         add_extracted_maps(ds)
     return ds

@@ -54,9 +54,11 @@ def element_of(layer: Any) -> str | None:
 
 
 def haadf_candidates(layers: Sequence[Any]) -> list[Any]:
-    """Image layers usable as HAADF (2-D or frame series), the likely HAADF first."""
+    """Image layers usable as HAADF (2-D or frame series): the likely HAADF first, then
+    images the reader found to be of the maps' scan (``metadata['fusedem']['structural']``)."""
     imgs = [ly for ly in layers if is_map_image(ly) and role_of(ly) not in _NOT_INPUT]
-    return sorted(imgs, key=lambda ly: not looks_like_haadf(ly))
+    info = lambda ly: (getattr(ly, "metadata", None) or {}).get("fusedem") or {}  # noqa: E731
+    return sorted(imgs, key=lambda ly: (not looks_like_haadf(ly), not info(ly).get("structural")))
 
 
 class ElementRow(Container):
@@ -94,7 +96,9 @@ class InputsPanel(Container):
         self._rows: dict[int, ElementRow] = {}  # id(layer) -> row, kept across refreshes
         self.haadf = ComboBox(
             label="HAADF", choices=self._haadf_choices, nullable=True,
-            tooltip="The HAADF (Z-contrast) image of the same scan as the elemental maps.",
+            tooltip="The HAADF (Z-contrast) image of the same scan as the elemental maps. "
+            "Without one, another detector image of the scan (BSE, SE) can stand in: the "
+            "Z^γ model is for HAADF/ADF, so a BSE image is only a rough proxy.",
         )
         self.elements_box = Container(labels=False)
         self.elements_box.margins = (0, 0, 0, 0)
@@ -153,6 +157,13 @@ class InputsPanel(Container):
         """The HAADF layer and the checked element layers (for 'removed' detection)."""
         out = [self.haadf.value] if self.haadf.value is not None else []
         return out + [ly for ly, _ in self.selected()]
+
+    def other_images(self) -> list[Any]:
+        """Image layers that are neither element maps nor outputs (SE, BSE, 'Ch 1' ...):
+        the candidates to name when no HAADF is chosen."""
+        return [ly for ly in haadf_candidates(self._viewer.layers)
+                if role_of(ly) in ("image", "haadf") or (role_of(ly) is None
+                                                         and element_of(ly) is None)]
 
     def set_running(self, running: bool) -> None:
         """Lock the choice of inputs during a run."""

@@ -38,7 +38,7 @@ def read_layers(path: PathOrPaths) -> list[tuple[Any, ...]]:
     except Exception as exc:  # never let a damaged file crash the viewer
         show_error(reason_first(f"{type(exc).__name__}: {exc}", path))
         return [(None,)]
-    for message in constant_images(ds):
+    for message in [*ds.notes, *constant_images(ds)]:
         show_warning(message)
     return layers or [(None,)]
 

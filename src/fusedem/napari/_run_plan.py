@@ -69,14 +69,28 @@ def _plane(layer: Any, point: Sequence[float]) -> Any:
     return layer.data if k is None else layer.data[k]
 
 
+#: Where the user may pick a detector image other than HAADF/ADF (physics note).
+PROXY_NOTE = ("The Z^γ model is for HAADF/ADF images; a BSE or SE image is only a rough "
+              "proxy of Z contrast.")
+
+
 def check_inputs(haadf: Any, chosen: list[tuple[Any, str | None]], region: Any,
-                 point: Sequence[float] = ()) -> tuple[list[tuple[Any, str]], Crop]:
+                 point: Sequence[float] = (), images: Sequence[Any] = ()
+                 ) -> tuple[list[tuple[Any, str]], Crop]:
     """Element layers with their symbols, and the crop; ValueError says what is wrong.
 
     Layers may be 2-D or (frame, ny, nx) series; their last two dimensions must agree and
-    each series must hold the frame the viewer shows at ``point``.
+    each series must hold the frame the viewer shows at ``point``. ``images``: other
+    image layers, named when no HAADF is chosen (e.g. an SEM file's SE/BSE image).
     """
     if haadf is None:
+        shape = chosen[0][0].data.shape[-2:] if chosen else None
+        fit = [ly.name for ly in images if shape is None or ly.data.shape[-2:] == shape]
+        if fit:
+            raise ValueError(
+                f"No HAADF image chosen. Choose the structural image of the same scan above "
+                f"({', '.join(repr(n) for n in fit)}{' have' if len(fit) > 1 else ' has'} the "
+                f"maps' shape). {PROXY_NOTE}")
         raise ValueError("No HAADF image: open the HAADF image of the scan "
                          "(e.g. File > Open Sample > fusedem) and choose it above.")
     if not chosen:

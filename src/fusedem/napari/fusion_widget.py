@@ -26,11 +26,11 @@ from ._auto_run import AutoRunner
 from ._convergence_plot import ConvergencePlot
 from ._crop import Crop, find_region_layer, region_text
 from ._fused_layers import FusedLayers
-from ._fusion_inputs import InputsPanel
+from ._fusion_inputs import InputsPanel, looks_like_haadf
 from ._param_controls import ParamControls
 from ._region_save import RegionAndSave
 from ._run_controller import MIN_INTERVAL, KernelLoader, StopFlag, result_from_state, stream
-from ._run_plan import RunPlan, check_inputs, frame_text, input_frames, make_plan
+from ._run_plan import PROXY_NOTE, RunPlan, check_inputs, frame_text, input_frames, make_plan
 from ._ui import CloseWatcher, VScrollArea, fit_height, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
@@ -145,8 +145,8 @@ class FusionWidget(RegionAndSave, Container):
 
     def _watch(self, layer: Any) -> None:
         layer.events.name.connect(self._on_layers_changed)
+        layer.events.data.connect(self._revalidate)  # new values: checked before Run
         if isinstance(layer, napari.layers.Shapes):
-            layer.events.data.connect(self._revalidate)
             layer.events.highlight.connect(self._revalidate)
 
     def _on_inserted(self, event: Any) -> None:
@@ -174,7 +174,8 @@ class FusionWidget(RegionAndSave, Container):
     def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
         """Raise ValueError with a message for the panel unless the inputs can run."""
         haadf, chosen = self.inputs.haadf.value, self.inputs.selected()
-        chosen, crop = check_inputs(haadf, chosen, self._region_layer(), self._viewer.dims.point)
+        chosen, crop = check_inputs(haadf, chosen, self._region_layer(), self._viewer.dims.point,
+                                    self.inputs.other_images())
         return haadf, chosen, crop, self.params_panel.params()
 
     def _revalidate(self, *_: Any) -> None:
@@ -201,7 +202,8 @@ class FusionWidget(RegionAndSave, Container):
             hint = f" Parameters: the {preset} sample's published ones."
         else:
             hint = " On your own data, press Auto to choose the parameters from them."
-        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.{hint}", _OK)
+        proxy = "" if looks_like_haadf(self.inputs.haadf.value) else f" {PROXY_NOTE}"
+        self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.{proxy}{hint}", _OK)
         self.run_button.enabled = self.auto_button.enabled = True
 
     def _apply_sample_preset(self) -> str | None:
