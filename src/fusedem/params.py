@@ -9,6 +9,7 @@ from typing import Any, Literal
 Weighting = Literal["none", "z", "z_gamma", "z_sum", "z_gamma_sum"]
 WEIGHTINGS: tuple[str, ...] = ("none", "z", "z_gamma", "z_sum", "z_gamma_sum")
 TV_SOLVERS: tuple[str, ...] = ("fgp", "gp")
+POISSON_STEPS: tuple[str, ...] = ("gradient", "prox")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class FusionParams:
     #: same time (docs/warm-start.md). The published algorithm restarts them, so
     #: its tuned lambda_tv values mean the same here only with False (as in the presets).
     warm_start_tv: bool = True
+    #: Step on the Poisson term: 'gradient' (explicit, as published) or 'prox' (its
+    #: exact proximal step: stays bounded where x ~ 0 and eps is small).
+    poisson_step: Literal["gradient", "prox"] = "gradient"
 
     def __post_init__(self) -> None:
         errors = []
@@ -70,6 +74,8 @@ class FusionParams:
                 errors.append(f"{name} must be an integer >= 1, got {v!r}")
         if self.weighting not in WEIGHTINGS:
             errors.append(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.poisson_step not in POISSON_STEPS:
+            errors.append(f"poisson_step must be one of {POISSON_STEPS}, got {self.poisson_step!r}")
         if self.tv_solver not in TV_SOLVERS:
             errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
         if self.lambda_haadf is not None:

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..params import PRESETS, TV_SOLVERS, WEIGHTINGS, FusionParams
+from ..params import POISSON_STEPS, PRESETS, TV_SOLVERS, WEIGHTINGS, FusionParams
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,7 +95,7 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS), help="start from a tutorial preset")
     g.add_argument("--config", type=Path, metavar="TOML", help="read options from a TOML file")
     defaults = FusionParams()
-    choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS}
+    choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS, "poisson_step": POISSON_STEPS}
     for f in dataclasses.fields(FusionParams):
         kind = _field_type(f.name)
         conv: Any = _bool if kind is bool else kind
