@@ -135,10 +135,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=96, help="image side in pixels")
     ap.add_argument("--variants", nargs="+", default=[""],
                     help="fusedem parameter overrides per variant, e.g. '' 'tv_solver=gp'")
+    ap.add_argument("--n-iter-tv", nargs="+", type=int,
+                    help=f"TV inner iterations of the grid (default {GRID['n_iter_tv']})")
     ap.add_argument("--no-mmf", action="store_true", help="skip multimodal-fusion 0.6.0")
     ap.add_argument("--no-tutorial", action="store_true", help="skip the tutorial's algorithm")
     args = ap.parse_args()
-    grid = QUICK_GRID if args.quick else GRID
+    grid = dict(QUICK_GRID if args.quick else GRID)
+    if args.n_iter_tv:
+        grid["n_iter_tv"] = args.n_iter_tv
     cases = [("lattice", 8.0, args.seeds[0])] if args.quick else \
         [(k, d, s) for k in args.kinds for d in args.doses for s in args.seeds]
     size = 64 if args.quick else args.size
