@@ -77,6 +77,14 @@ def best(psnrs, ssims, pts) -> dict:
     return {"psnr": psnrs[i], "ssim": ssims[i], "at": pts[i]}
 
 
+def _parse(name: str, text: str):
+    """A --variants value as the type of the FusionParams field (None defaults: float)."""
+    default = getattr(FusionParams(), name)
+    if isinstance(default, bool):
+        return text == "True"
+    return float(text) if default is None else type(default)(text)
+
+
 def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants: list[str],
              use_mmf: bool, use_tutorial: bool) -> dict:
     ph = P.make(kind, (size, size), seed)
@@ -98,9 +106,7 @@ def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants:
     if use_tutorial:
         methods["tutorial"] = [published.tutorial_fuse(m.haadf, m.maps, z, **pt) for pt in pts]
     for v in variants:
-        extra = dict(kv.split("=") for kv in v.split(",") if "=" in kv)
-        extra = {k: (type(getattr(FusionParams(), k))(x) if not isinstance(getattr(FusionParams(), k), bool)
-                     else x == "True") for k, x in extra.items()}
+        extra = {k: _parse(k, x) for k, x in (kv.split("=") for kv in v.split(",") if "=" in kv)}
         methods["fusedem" + (f"[{v}]" if v else "")] = [
             fusedem.fuse(m.haadf, m.maps, warm_start_tv=False, **{**pt, **extra}).maps for pt in pts]
     for name, ests in methods.items():
