@@ -77,6 +77,14 @@ def best(psnrs, ssims, pts) -> dict:
     return {"psnr": psnrs[i], "ssim": ssims[i], "at": pts[i]}
 
 
+def _parse(name: str, text: str):
+    """A --variants value as the type of the FusionParams field (None defaults: float)."""
+    default = getattr(FusionParams(), name)
+    if isinstance(default, bool):
+        return text == "True"
+    return float(text) if default is None else type(default)(text)
+
+
 def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants: list[str],
              use_mmf: bool, use_tutorial: bool) -> dict:
     ph = P.make(kind, (size, size), seed)
@@ -98,9 +106,7 @@ def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants:
     if use_tutorial:
         methods["tutorial"] = [published.tutorial_fuse(m.haadf, m.maps, z, **pt) for pt in pts]
     for v in variants:
-        extra = dict(kv.split("=") for kv in v.split(",") if "=" in kv)
-        extra = {k: (type(getattr(FusionParams(), k))(x) if not isinstance(getattr(FusionParams(), k), bool)
-                     else x == "True") for k, x in extra.items()}
+        extra = {k: _parse(k, x) for k, x in (kv.split("=") for kv in v.split(",") if "=" in kv)}
         methods["fusedem" + (f"[{v}]" if v else "")] = [
             fusedem.fuse(m.haadf, m.maps, warm_start_tv=False, **{**pt, **extra}).maps for pt in pts]
     for name, ests in methods.items():
@@ -135,10 +141,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=96, help="image side in pixels")
     ap.add_argument("--variants", nargs="+", default=[""],
                     help="fusedem parameter overrides per variant, e.g. '' 'tv_solver=gp'")
+    ap.add_argument("--n-iter-tv", nargs="+", type=int,
+                    help=f"TV inner iterations of the grid (default {GRID['n_iter_tv']})")
     ap.add_argument("--no-mmf", action="store_true", help="skip multimodal-fusion 0.6.0")
     ap.add_argument("--no-tutorial", action="store_true", help="skip the tutorial's algorithm")
     args = ap.parse_args()
-    grid = QUICK_GRID if args.quick else GRID
+    grid = dict(QUICK_GRID if args.quick else GRID)
+    if args.n_iter_tv:
+        grid["n_iter_tv"] = args.n_iter_tv
     cases = [("lattice", 8.0, args.seeds[0])] if args.quick else \
         [(k, d, s) for k in args.kinds for d in args.doses for s in args.seeds]
     size = 64 if args.quick else args.size

@@ -178,6 +178,53 @@ def test_fused_iteration_equals_gradient_step_then_tv_prox(shape, n_inner, momen
     assert np.array_equal(xx, x) and np.array_equal(pp, p0) and np.array_equal(qq, q0)
 
 
+def test_prox_psi2_is_the_proximal_point():
+    """objective.prox_psi2 minimises 1/2 (x - v)^2 + lam Psi2(x) over x >= 0, pixel-wise."""
+    rng = np.random.default_rng(5)
+    v = rng.uniform(-1.0, 2.0, 400)
+    b = rng.uniform(0.0, 1.0, 400)
+    b[:40] = 0.0
+    for lam, eps in ((0.3, 0.01), (0.08, 0.24), (1e-4, 0.1)):
+        x = objective.prox_psi2(v, b, eps, lam)
+        grid = np.linspace(0, 3, 30001)[:, None]  # brute force over x >= 0
+        f = 0.5 * (grid - v) ** 2 + lam * (grid - b * np.log(grid + eps))
+        np.testing.assert_allclose(x, grid[np.argmin(f, axis=0), 0], atol=2e-4)
+
+
+@pytest.mark.parametrize("lam_chem, eps", [(0.08, 0.24), (0.3, 0.01), (0.0, 0.1)])
+def test_prox_kernel_matches_reference(lam_chem, eps):
+    x, b, bh, w = _problem(shape=(33, 41))
+    x[0, :3, :3] = 0.0
+    b[1, :5, :5] = 0.0
+    gamma, lam_h = 1.6, 1 / 3
+    y = np.empty(x.shape, F)
+    kernels.gradient_step(x.astype(F), b.astype(F), bh.astype(F), w.astype(F),
+                          F(gamma), F(lam_h), F(lam_chem), F(eps), y, True, True)
+    v = x - lam_h * objective.grad_psi1(x, bh, w, gamma)
+    np.testing.assert_allclose(y, objective.prox_psi2(v, b, eps, lam_chem), rtol=1e-4, atol=1e-5)
+    # the one-pass kernel computes the same step (no TV: lam_tv = 0)
+    xx = x.astype(F)
+    duals = np.zeros_like(xx)
+    pipeline.fused_iteration(xx, b.astype(F), bh.astype(F), w.astype(F), F(gamma), F(lam_h),
+                             F(lam_chem), F(eps), duals, duals, 0.0, pipeline.fgp_alphas(3),
+                             False, False, True, 2, True)
+    np.testing.assert_allclose(xx, y, rtol=1e-6, atol=1e-7)
+
+
+def test_prox_step_stays_bounded_where_the_gradient_step_blows_up():
+    """x = 0, b = 1, eps = 0.01, lam_chem = 0.3: the explicit step jumps to ~30."""
+    x = np.zeros((1, 16, 16), F)
+    b = np.ones_like(x)
+    bh = np.zeros((16, 16), F)
+    w = np.ones(1, F)
+    out = {}
+    for prox in (False, True):
+        y = np.empty_like(x)
+        kernels.gradient_step(x, b, bh, w, F(1.6), F(1.0), F(0.3), F(0.01), y, True, prox)
+        out[prox] = float(y.max())
+    assert out[False] > 25 and 0 < out[True] < 1
+
+
 def test_fused_iteration_without_tv_is_the_gradient_step():
     x, b, bh, w = (a.astype(F) for a in _problem(shape=(33, 41)))
     scalars = (F(1.6), F(1 / 3), F(0.08), F(0.24))

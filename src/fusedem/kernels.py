@@ -33,12 +33,31 @@ def _add_to_residual(xr, g1, we, pwr, res):
 
 
 @nb.njit(inline="always", **_JIT)
-def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write):
+def prox_psi2(v, bv, lam, eps):
+    """argmin_x 1/2 (x - v)^2 + lam (x - b ln(x + eps)) over x > -eps, for float32 scalars.
+
+    With u = x + eps the optimality condition is u^2 - (v + eps - lam) u - lam b = 0;
+    its positive root, in the form that does not cancel for either sign of
+    c = v + eps - lam. The caller clips the result at 0.
+    """
+    c = v + eps - lam
+    d = np.sqrt(c * c + np.float32(4.0) * lam * bv)
+    if c >= 0:
+        u = np.float32(0.5) * (c + d)
+    else:
+        u = np.float32(2.0) * lam * bv / (d - c) if d - c > 0 else np.float32(0.0)
+    return u - eps
+
+
+@nb.njit(inline="always", **_JIT)
+def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write, prox):
     """Gradient step and cost terms of one element on one row.
 
     xr, xn: this row and the next of x (xn unused unless has_next); br: measured
     row; pwr: x^(gamma - 1); res: A x^gamma - b_H; ce = lam_h gamma w_e. With
-    ``write``, yr = max(x - (ce pwr res + lam_chem (1 - b / (x + eps))), 0).
+    ``write``, yr = max(x - (ce pwr res + lam_chem (1 - b / (x + eps))), 0), or
+    with ``prox`` yr = max(prox_psi2(x - ce pwr res), 0): a gradient step on
+    Psi1 and the exact proximal step on lam_chem Psi2 (no blow-up near x = 0).
     Returns this row's (Psi2, TV) terms: sum(x - b ln(x + eps)) and the
     isotropic TV sum of sqrt(dx^2 + dy^2) with forward differences.
     """
@@ -50,8 +69,10 @@ def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write
         xv = xr[j]
         bv = br[j]
         if write:
-            g = ce * pwr[j] * res[j] + lam_chem * (one - bv / (xv + eps))
-            v = xv - g
+            if prox:
+                v = prox_psi2(xv - ce * pwr[j] * res[j], bv, lam_chem, eps)
+            else:
+                v = xv - (ce * pwr[j] * res[j] + lam_chem * (one - bv / (xv + eps)))
             yr[j] = v if v > 0 else np.float32(0.0)
         s2 += xv - bv * logf(xv + eps)
         dx = xn[j] - xv if has_next else np.float32(0.0)
@@ -61,8 +82,11 @@ def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write
 
 
 @nb.njit(parallel=True, **_JIT)
-def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y):
+def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y, prox=False):
     """y = max(x - (lam_h grad Psi1(x) + lam_chem grad Psi2(x)), 0), and the costs of x.
+
+    With ``prox`` the Psi2 part is its exact proximal step instead (see
+    :func:`_step_costs_row`).
 
     x, b, y: (n, ny, nx) float32 current iterate, measured maps, output.
     bh: (ny, nx) normalised HAADF; w: (n,) channel weights; scalars float32.
@@ -90,7 +114,7 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y):
             for e in range(n):
                 xn = x[e, i + 1] if i + 1 < ny else x[e, i]
                 r2, r3 = _step_costs_row(x[e, i], xn, b[e, i], pw[e], res, lam_h * gamma * w[e],
-                                         lam_chem, eps, i + 1 < ny, y[e, i], write_y)
+                                         lam_chem, eps, i + 1 < ny, y[e, i], write_y, prox)
                 c2 += r2
                 c3 += r3
             part[i, 0] = 0.5 * c1

@@ -34,6 +34,19 @@ def grad_psi2(x: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     return 1.0 - b / (x + eps)
 
 
+def prox_psi2(v: np.ndarray, b: np.ndarray, eps: float, lam: float) -> np.ndarray:
+    """argmin_x 1/2 ||x - v||^2 + lam Psi2(x) pixel-wise, then clipped at 0.
+
+    The proximal (implicit) step on lam Psi2, an option to the explicit step
+    v - lam grad Psi2: with u = x + eps, u^2 - (v + eps - lam) u - lam b = 0,
+    whose positive root is taken. Unlike lam b / (x + eps), it stays bounded as
+    x -> 0. v, b: same shape.
+    """
+    c = v + eps - lam
+    u = 0.5 * (c + np.sqrt(c * c + 4.0 * lam * b))
+    return np.maximum(u - eps, 0.0)
+
+
 def tv(img: np.ndarray) -> float:
     """Isotropic total variation of a 2-D image (Beck & Teboulle's TV_I)."""
     dx = np.diff(img, axis=0)  # (ny-1, nx)

@@ -11,6 +11,7 @@ Weighting = Literal["none", "z", "z_gamma", "z_sum", "z_gamma_sum"]
 WEIGHTINGS: tuple[str, ...] = ("none", "z", "z_gamma", "z_sum", "z_gamma_sum")
 TV_SOLVERS: tuple[str, ...] = ("fgp", "gp")
 MAP_SCALINGS: tuple[str, ...] = ("max", "minmax")
+POISSON_STEPS: tuple[str, ...] = ("gradient", "prox")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class FusionParams:
     #: Elemental maps divided by their maximum ('max'; an offset is subtracted only
     #: when a map has negative values) or min-max normalised ('minmax').
     map_scaling: Literal["max", "minmax"] = "max"
+    #: Step on the Poisson term: 'gradient' (explicit, as published) or 'prox' (its
+    #: exact proximal step: stays bounded where x ~ 0 and eps is small).
+    poisson_step: Literal["gradient", "prox"] = "gradient"
 
     def __post_init__(self) -> None:
         errors = []
@@ -87,6 +91,8 @@ class FusionParams:
             errors.append(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.map_scaling not in MAP_SCALINGS:
             errors.append(f"map_scaling must be one of {MAP_SCALINGS}, got {self.map_scaling!r}")
+        if self.poisson_step not in POISSON_STEPS:
+            errors.append(f"poisson_step must be one of {POISSON_STEPS}, got {self.poisson_step!r}")
         if self.tv_solver not in TV_SOLVERS:
             errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
         if self.lambda_haadf is not None:

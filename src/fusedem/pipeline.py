@@ -82,7 +82,7 @@ def _row(arr, snap, t, a, bnd, base, e, r):
 
 @nb.njit(**_JIT)
 def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
-          alphas, warm, keep, update, snap_x, snap_p, snap_q, base):
+          alphas, warm, keep, update, snap_x, snap_p, snap_q, base, prox):
     """:func:`fused_iteration` on output rows a..bnd-1; returns their costs (3,)."""
     n, ny, nx = x.shape
     n_in = alphas.shape[0] if lam_tv > 0 else 0
@@ -138,7 +138,7 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
                 xn = _row(x, snap_x, t, a, bnd, base, e, jj + 1) if jj + 1 < ny else xr
                 r2, r3 = _step_costs_row(xr, xn, b[e, jj], buf[o_w + e, :nx], res,
                                          lam_h * gamma * w[e], lam_chem, eps, jj + 1 < ny,
-                                         buf[e * ry + jj % ry, :nx], True)
+                                         buf[e * ry + jj % ry, :nx], True, prox)
                 if own:
                     c2 += r2
                     c3 += r3
@@ -197,7 +197,7 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
 
 @nb.njit(parallel=True, **_JIT)
 def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
-                    alphas, warm, keep, update, n_bands):
+                    alphas, warm, keep, update, n_bands, prox=False):
     """x = TV-prox(max(x - grad, 0)) in place; returns the costs (Psi1, Psi2, TV) of x before.
 
     x, b: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights. p, q: TV
@@ -205,7 +205,8 @@ def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
     overwritten with the final duals when ``keep``. alphas: (n_inner,) float64
     FGP momentum factors (zeros for GP); with ``lam_tv`` <= 0 there is no TV
     step; with ``update`` False nothing is written (costs only). Rows are split
-    into ``n_bands`` parallel bands. Costs are float64 (3,).
+    into ``n_bands`` parallel bands. With ``prox`` the Psi2 part of the step is its
+    exact proximal step (``kernels.gradient_step``). Costs are float64 (3,).
     """
     n, ny, nx = x.shape
     n_in = alphas.shape[0] if lam_tv > 0 else 0
@@ -232,7 +233,8 @@ def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
         bnd = min(a + band, ny)
         if a < bnd:
             part[t] = _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q,
-                            lam_tv, alphas, warm, keep, update, snap_x, snap_p, snap_q, base)
+                            lam_tv, alphas, warm, keep, update, snap_x, snap_p, snap_q, base,
+                            prox)
     out = np.zeros(3)
     for t in range(n_bands):
         for k in range(3):

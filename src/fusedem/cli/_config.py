@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..params import MAP_SCALINGS, PRESETS, TV_SOLVERS, WEIGHTINGS, FusionParams
+from ..params import MAP_SCALINGS, POISSON_STEPS, PRESETS, TV_SOLVERS, WEIGHTINGS, FusionParams
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,7 +98,8 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
                    "(held-out validation; the other parameters as given); the choices are "
                    f"written to the result files and to {'fusedem_params.toml'}")
     defaults = FusionParams()
-    choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS, "map_scaling": MAP_SCALINGS}
+    choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS, "map_scaling": MAP_SCALINGS,
+               "poisson_step": POISSON_STEPS}
     for f in dataclasses.fields(FusionParams):
         kind = _field_type(f.name)
         conv: Any = _bool if kind is bool else kind
