@@ -16,6 +16,7 @@ from .lines import (
     plan_lines,
 )
 from .meta import eds_settings
+from .pca import PCADenoised, RankChoice, choose_rank, denoise_pca
 from .thinning import spectrum_splits, thin_counts
 
 __all__ = [
@@ -23,9 +24,13 @@ __all__ = [
     "EnergyAxis",
     "ExtractedMaps",
     "LineWindows",
+    "PCADenoised",
+    "RankChoice",
     "as_spectrum_cube",
     "bin_spatial",
     "choose_line",
+    "choose_rank",
+    "denoise_pca",
     "eds_settings",
     "extract_maps",
     "fwhm_kev",
