@@ -41,7 +41,27 @@ def _io_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", type=Path, metavar="JSON",
                    help="also write the summary (each input: status, reason, outputs) as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
+    _quant_options(p)
     add_param_options(p)
+
+
+def _kfactors(text: str) -> dict[str, float]:
+    from ..spectra.quant import parse_kfactors
+
+    try:
+        return parse_kfactors(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _quant_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("composition (Cliff–Lorimer)")
+    g.add_argument("--kfactors", type=_kfactors, metavar="El=k,...",
+                   help="weight-fraction k-factors, one per fused element (e.g. Cu=1.0,O=2.1): "
+                   "also write atomic-fraction maps of the fused maps (in the inputs' units)")
+    g.add_argument("--min-counts", type=float, default=1.0, metavar="N",
+                   help="with --kfactors: pixels whose summed signal is below N are masked "
+                   "(set to 0 and counted; default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -119,6 +119,8 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         elements=tuple(elements) if elements else None, crop=crop,
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
         auto=auto,
+        kfactors=tuple(getattr(args, "kfactors", None).items()) if getattr(args, "kfactors", None) else None,
+        min_counts=float(getattr(args, "min_counts", 1.0)),
     )
     run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report)
     run.toml = dict(elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)

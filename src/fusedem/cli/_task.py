@@ -34,6 +34,8 @@ class Settings:
     numba_threads: int | None = None  #: per process; None keeps numba's default
     store_inputs: bool = True  #: embed the raw input arrays in HDF5 results (else their names)
     auto: bool = False  #: choose lambda_chem, lambda_tv, n_iter per input (fusedem.autotune)
+    kfactors: tuple[tuple[str, float], ...] | None = None  #: Cliff–Lorimer of the fused maps
+    min_counts: float = 1.0  #: pixels with less summed signal are masked in the composition
 
 
 @dataclass(frozen=True)
@@ -231,9 +233,12 @@ def run_job(job: Job, settings: Settings) -> Outcome:
                 result = fuse(bh, raw, params)
         except ValueError as exc:
             raise DataError(f"{job.label}: {exc}") from None
-        outputs = _save(job, settings, result, haadf, bh, raw, crop)
+        composition = _composition(job, settings, result)
+        outputs = _save(job, settings, result, haadf, bh, raw, crop, composition)
         chosen = None
         note = f"{result.elapsed:.2f} s fusion{redo}"
+        if composition is not None:
+            note += f"; {composition.summary()}"
         if result.autotune is not None:
             a = result.autotune
             chosen = {"lambda_chem": a.params.lambda_chem, "lambda_tv": a.params.lambda_tv,
@@ -245,7 +250,20 @@ def run_job(job: Job, settings: Settings) -> Outcome:
         return Outcome(job.label, "failed", _reason(exc, job.label), [], time.perf_counter() - t0)
 
 
-def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop) -> list[str]:
+def _composition(job: Job, settings: Settings, result):
+    """Cliff–Lorimer of the fused maps in the inputs' units (None without --kfactors)."""
+    if not settings.kfactors:
+        return None
+    from ..spectra.quant import cliff_lorimer
+
+    try:
+        return cliff_lorimer(result.maps_in_input_units(), dict(settings.kfactors),
+                             min_counts=settings.min_counts)
+    except ValueError as exc:
+        raise DataError(f"{job.label}: --kfactors: {exc}") from None
+
+
+def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, composition=None) -> list[str]:
     scale = tuple(haadf.scale[-2:]) if haadf.scale else None
     units = tuple(haadf.units[-2:]) if haadf.units else None
     translate = tuple(haadf.translate[-2:]) if haadf.translate else None
@@ -258,6 +276,7 @@ def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop) -> list[st
         out, result, inputs={"HAADF": bh, **raw} if settings.store_inputs else ["HAADF", *raw],
         sources=(job.label,),
         scale=scale, units=units, translate=translate, fmt=settings.fmt, overwrite=True,
+        composition=composition,
     )
     return [str(p) for p in paths]
 

@@ -16,11 +16,13 @@ from .lines import (
     plan_lines,
 )
 from .meta import eds_settings
+from .quant import Composition, cliff_lorimer, parse_kfactors
 from .pca import PCADenoised, RankChoice, choose_rank, denoise_pca
 from .thinning import spectrum_splits, thin_counts
 
 __all__ = [
     "DEFAULT_RESOLUTION_EV",
+    "Composition",
     "EnergyAxis",
     "ExtractedMaps",
     "LineWindows",
@@ -30,11 +32,13 @@ __all__ = [
     "bin_spatial",
     "choose_line",
     "choose_rank",
+    "cliff_lorimer",
     "denoise_pca",
     "eds_settings",
     "extract_maps",
     "fwhm_kev",
     "line_energies",
+    "parse_kfactors",
     "plan_lines",
     "spectrum_splits",
     "sum_spectrum",
