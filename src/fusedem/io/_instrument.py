@@ -1,4 +1,5 @@
-"""Instrument files through RosettaSciIO: Velox .emd, Bruker .bcf, Gatan .dm3/.dm4.
+"""Instrument files through RosettaSciIO: Velox .emd, Bruker .bcf, Gatan .dm3/.dm4,
+and HyperSpy's own .hspy/.zspy (signal type, axes and ``Sample.elements`` kept).
 
 2-D signals become images (HAADF/ADF/DF -> role 'haadf', element-named maps
 such as ``Cu`` or ``Fe-EELS`` -> role 'element', others 'image'); 3-D EDS/EELS
@@ -16,7 +17,7 @@ import numpy as np
 
 from ._dataset import DatasetLayer, ReadError, check_numeric, classify_name, length_to_nm
 
-INSTRUMENT_SUFFIXES = (".emd", ".bcf", ".dm3", ".dm4")
+INSTRUMENT_SUFFIXES = (".emd", ".bcf", ".dm3", ".dm4", ".hspy", ".zspy")
 _ENERGY_UNITS = ("ev", "kev")
 
 
@@ -50,6 +51,14 @@ def _read_signals(path: Path, lazy: bool) -> list[dict]:
             return file_reader(str(path), select_type=None, lazy=lazy)
         if suffix in (".dm3", ".dm4"):
             from rsciio.digitalmicrograph import file_reader
+
+            return file_reader(str(path), lazy=lazy)
+        if suffix == ".hspy":
+            from rsciio.hspy import file_reader
+
+            return file_reader(str(path), lazy=lazy)
+        if suffix == ".zspy":
+            from rsciio.zspy import file_reader
 
             return file_reader(str(path), lazy=lazy)
     except ImportError as exc:
