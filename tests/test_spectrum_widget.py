@@ -243,3 +243,38 @@ def test_read_errors_are_shown_in_the_panel(viewer, qtbot):
     qtbot.waitUntil(lambda: not w.busy, timeout=10000)
     assert "Extraction failed: OSError: truncated file" in w.job_status.value
     assert w.extract_button.enabled and "Ti" not in viewer.layers
+
+
+def test_pca_step_denoises_then_extracts_with_screenshot(viewer, si, qtbot):
+    layer, truth = si
+    w = SpectrumWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    w.elements_edit.value = "Ti Fe"
+    w.pca.k.value = 0  # suggested by held-out counts
+    assert w.pca.run()
+    qtbot.waitUntil(lambda: w.pca.result is not None, timeout=60000)
+    res = w.pca.result
+    assert res.rank is not None and 1 <= res.n_components <= 6
+    den = viewer.layers["EDS PCA"]
+    md = den.metadata["fusedem"]
+    assert md["role"] == "denoised_spectrum_image" and md["pca"]["n_components"] == res.n_components
+    assert md["spectrum_layer"] == "EDS" and md["energy_axis"]["axis"] == 0
+    assert den.data.shape == layer.data.shape and w.layer_combo.value is den
+    assert f"k = {res.n_components} (suggested" in w.pca.status.value
+    assert len(w.pca.plot.ax.lines) >= 2  # scree curve and the k marker
+    qtbot.waitUntil(lambda: not w.summing, timeout=10000)
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    ti = viewer.layers["Ti"]
+    assert ti.metadata["fusedem"]["spectrum_layer"] == "EDS PCA"
+    assert np.corrcoef(ti.data.ravel(), truth["Ti"].ravel())[0, 1] > 0.95
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_pca.png"), canvas_only=False)
+    # too many components for the cube: a clear message in the panel, no new layer
+    small = viewer.add_image(layer.data[:, :3, :4], name="tiny", metadata=_metadata())
+    w.layer_combo.value = small
+    w.pca.k.value = 20
+    w.pca.run()
+    qtbot.waitUntil(lambda: w.pca.button.enabled, timeout=30000)
+    assert "PCA failed" in w.pca.status.value and "at most 12 components" in w.pca.status.value
+    assert "tiny PCA" not in viewer.layers

@@ -31,6 +31,7 @@ from ..spectra import (
     plan_lines,
     sum_spectrum,
 )
+from ._pca_step import PCAStep, denoised_layer
 from ._spectrum_plot import SpectrumPlot, line_label
 from ._ui import Jobs, seconds_text
 from .layers import ELEMENT_COLORMAPS, ELEMENT_OPACITY
@@ -46,7 +47,8 @@ def _fusedem_md(layer: Any) -> dict[str, Any]:
 def is_spectrum_layer(layer: Any) -> bool:
     """True for a 3-D image layer tagged as a spectrum image with an energy axis."""
     md = _fusedem_md(layer)
-    return (isinstance(layer, Image) and layer.ndim == 3 and md.get("role") == "spectrum_image"
+    return (isinstance(layer, Image) and layer.ndim == 3
+            and md.get("role") in ("spectrum_image", "denoised_spectrum_image")
             and isinstance(md.get("energy_axis"), dict))
 
 
@@ -106,9 +108,11 @@ class SpectrumWidget(Container):
             "Add (or update) one image layer per element, in counts, named by its symbol."))
         self.progress = ProgressBar(min=0, max=0, visible=False, label="working")
         self.job_status = Label(value="")
+        self.pca = PCAStep(self._current_with_axis, self._jobs,
+                           lambda si, res: denoised_layer(self._viewer, si, res, self.layer_combo))
         super().__init__(widgets=[self.layer_combo, self.elements_edit, self.beam,
                                   self.resolution, self.binning, self.plot, self.status,
-                                  self.extract_button, self.progress, self.job_status])
+                                  self.pca, self.extract_button, self.progress, self.job_status])
         for label in (self.status, self.job_status):
             label.native.setWordWrap(True)
         self._ticker = QTimer()
@@ -129,6 +133,10 @@ class SpectrumWidget(Container):
 
     def _energy_axis(self, layer: Image) -> EnergyAxis:
         return EnergyAxis.from_dict(_fusedem_md(layer)["energy_axis"])
+
+    def _current_with_axis(self) -> tuple[Image, EnergyAxis] | None:
+        layer = self.layer_combo.value
+        return None if layer is None else (layer, self._energy_axis(layer))
 
     @property
     def elements(self) -> list[str]:
