@@ -278,3 +278,31 @@ def test_pca_step_denoises_then_extracts_with_screenshot(viewer, si, qtbot):
     qtbot.waitUntil(lambda: w.pca.button.enabled, timeout=30000)
     assert "PCA failed" in w.pca.status.value and "at most 12 components" in w.pca.status.value
     assert "tiny PCA" not in viewer.layers
+
+
+def test_composition_action_adds_at_percent_layers(viewer, si, qtbot):
+    layer, truth = si
+    w = SpectrumWidget(viewer)
+    w.elements_edit.value = "Ti Fe"
+    w.composition.kfactors.value = "Ti=1.0, Fe=1.0"
+    assert not w.composition.run() and "Extract maps first" in w.composition.status.value
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    w.composition.kfactors.value = "Ti=1.0, Fe=1.0, Cu=2"
+    assert not w.composition.run() and "['Cu']" in w.composition.status.value
+    w.composition.kfactors.value = "Ti=1.0, Fe=1.0"
+    assert w.composition.run()
+    ti, fe = viewer.layers["at.% Ti"], viewer.layers["at.% Fe"]
+    md = ti.metadata["fusedem"]
+    assert md["role"] == "composition" and md["units"] == "at.%" and md["kfactors"]["Ti"] == 1.0
+    total = ti.data + fe.data
+    np.testing.assert_allclose(total[total > 0], 100.0, rtol=1e-5)
+    # the Ti-rich left half (truth 420 vs 20 Ti; 20 vs 20/320 Fe) is mostly Ti in at.%
+    ny, nx = ti.data.shape
+    assert ti.data[: ny // 2, : nx // 2].mean() > fe.data[: ny // 2, : nx // 2].mean()
+    assert "at.%" in w.composition.status.value and "masked" in w.composition.status.value
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    for ly in viewer.layers:
+        ly.visible = ly.name == "at.% Ti"
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_composition.png"), canvas_only=False)

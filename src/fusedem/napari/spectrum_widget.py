@@ -31,6 +31,7 @@ from ..spectra import (
     plan_lines,
     sum_spectrum,
 )
+from ._composition_step import CompositionStep
 from ._pca_step import PCAStep, denoised_layer
 from ._spectrum_plot import SpectrumPlot, line_label
 from ._ui import Jobs, seconds_text
@@ -110,9 +111,11 @@ class SpectrumWidget(Container):
         self.job_status = Label(value="")
         self.pca = PCAStep(self._current_with_axis, self._jobs,
                            lambda si, res: denoised_layer(self._viewer, si, res, self.layer_combo))
+        self.composition = CompositionStep(napari_viewer, lambda: self.layer_combo.value)
         super().__init__(widgets=[self.layer_combo, self.elements_edit, self.beam,
                                   self.resolution, self.binning, self.plot, self.status,
-                                  self.pca, self.extract_button, self.progress, self.job_status])
+                                  self.pca, self.extract_button, self.progress, self.job_status,
+                                  self.composition])
         for label in (self.status, self.job_status):
             label.native.setWordWrap(True)
         self._ticker = QTimer()
