@@ -165,3 +165,18 @@ def test_vendor_eels_spectrum_images(name):
             assert res.maps[el].shape == si.data.shape[1:] and np.all(np.isfinite(res.maps[el]))
             n_ok += 1
     assert n_ok or name.startswith("velox")  # the Velox fixture's EELS is flat: no fit at all
+
+
+def test_zspy_without_zarr_is_a_clear_error(tmp_path):
+    import fusedem.io
+
+    store = tmp_path / "si.zspy"
+    store.mkdir()
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        with pytest.raises(fusedem.io.ReadError, match="zarr"):
+            fusedem.io.load(store)
+    else:
+        with pytest.raises(fusedem.io.ReadError, match="si.zspy"):
+            fusedem.io.load(store)  # an empty store: unreadable, named

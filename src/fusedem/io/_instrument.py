@@ -62,6 +62,9 @@ def _read_signals(path: Path, lazy: bool) -> list[dict]:
 
             return file_reader(str(path), lazy=lazy)
     except ImportError as exc:
+        if suffix == ".zspy" and ("zarr" in str(exc) or "numcodecs" in str(exc)):
+            raise ReadError(f"{path}: reading .zspy needs the 'zarr' package ({exc}); "
+                            "pip install zarr") from None
         raise ReadError(f"{path}: reading {suffix} needs RosettaSciIO ({exc}); "
                         "install fusedem[io]") from None
     except Exception as exc:  # RosettaSciIO raises many types on damaged files
@@ -172,7 +175,7 @@ def read_instrument(path: str | Path, lazy: bool = False) -> list[DatasetLayer]:
     Raises :class:`ReadError` when the file is unreadable or holds nothing usable.
     """
     path = Path(path)
-    if not path.is_file():
+    if not (path.is_file() or (path.is_dir() and path.suffix.lower() == ".zspy")):
         raise ReadError(f"{path}: no such file")
     signals = _read_signals(path, lazy)
     layers = []
