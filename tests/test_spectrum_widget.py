@@ -126,7 +126,9 @@ def test_layer_without_calibration_or_eels(viewer):
     assert "not calibrated" in w.status.value and w.extract() is False
     viewer.add_image(data, name="eels", metadata=_metadata(signal_type="EELS"))
     w.layer_combo.value = viewer.layers["eels"]
-    assert "EDS only" in w.status.value
+    assert "Type element symbols" in w.status.value and not w.plan
+    w.elements_edit.value = "H"  # EELS: edges; H K (14 eV) leaves no room for a pre-edge window
+    assert "no edge of H fits" in w.status.value
 
 
 def test_no_spectrum_layer_and_layers_appearing(viewer):
@@ -306,3 +308,31 @@ def test_composition_action_adds_at_percent_layers(viewer, si, qtbot):
         ly.visible = ly.name == "at.% Ti"
     SHOTS.mkdir(exist_ok=True)
     viewer.window.screenshot(str(SHOTS / "spectrum_widget_composition.png"), canvas_only=False)
+
+
+def test_eels_edges_extracted_in_the_panel_with_screenshot(viewer, qtbot):
+    from test_eels import AXIS as EELS_AXIS, _cube, _truth
+
+    truth = _truth((16, 20))
+    cube = np.moveaxis(_cube(truth, dose=5.0, seed=4), -1, 0)  # energy first, as read
+    md = {"role": "spectrum_image", "source": "synthetic", "signal_type": "EELS",
+          "elements": ["C", "Fe"],
+          "energy_axis": {"offset": EELS_AXIS.offset, "scale": EELS_AXIS.scale, "units": "eV",
+                          "size": EELS_AXIS.size, "axis": 0}}
+    layer = viewer.add_image(cube, name="EELS SI", metadata={"fusedem": md},
+                             scale=(0.5, 2.0, 2.0), units=("eV", "nm", "nm"))
+    w = SpectrumWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    assert w.layer_combo.value is layer and w.elements_edit.value == "C Fe"
+    assert "C K 284 eV" in w.status.value and "Fe L2,3 70" in w.status.value
+    qtbot.waitUntil(lambda: not w.summing, timeout=20000)
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    fe = viewer.layers["Fe"]
+    fmd = fe.metadata["fusedem"]
+    assert fmd["role"] == "element" and fmd["modality"] == "EELS" and fmd["edge"] == "Fe_L2,3"
+    assert fmd["windows"]["pre_edge_ev"][1] < fmd["windows"]["onset_ev"]
+    assert np.corrcoef(fe.data.ravel(), truth["Fe"].ravel())[0, 1] > 0.9
+    assert np.all(np.isfinite(viewer.layers["C"].data))
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_eels.png"), canvas_only=False)

@@ -72,6 +72,11 @@ class EdgeMaps:
     clipped: bool = True
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def elements(self) -> list[str]:
+        """Element symbols in extraction order."""
+        return list(self.maps)
+
     def layer_metadata(self, element: str, source: Any = None) -> dict[str, Any]:
         """The ``{"fusedem": {...}}`` metadata of an edge-map layer (role 'edge_map')."""
         return {"fusedem": {
@@ -102,7 +107,8 @@ def plan_edges(elements: Iterable[str], axis: EnergyAxis, *, pre_edge_ev: float 
         sym = normalize_symbol(el)
         onsets = edge_onsets(sym)
         fits = [k for k in EDGE_ORDER if k in onsets and
-                onsets[k] - gap_ev - pre_edge_ev >= lo_ev and onsets[k] + signal_ev <= hi_ev]
+                onsets[k] - gap_ev - pre_edge_ev >= max(lo_ev, 1e-6)  # a power law needs E > 0
+                and onsets[k] + signal_ev <= hi_ev]
         over = (windows or {}).get(sym, {})
         if not fits:
             listed = ", ".join(f"{EDGE_LABEL[k]} {v:.0f} eV" for k, v in onsets.items())
@@ -115,7 +121,7 @@ def plan_edges(elements: Iterable[str], axis: EnergyAxis, *, pre_edge_ev: float 
         pre = tuple(map(float, over.get("pre_edge", (on - gap_ev - pre_edge_ev, on - gap_ev))))
         sig = tuple(map(float, over.get("integration", (on, on + signal_ev))))
         for name, (a, b) in (("pre-edge", pre), ("integration", sig)):
-            if not (lo_ev <= a < b <= hi_ev):
+            if not (max(lo_ev, 1e-6) <= a < b <= hi_ev):
                 raise ValueError(f"{sym} {EDGE_LABEL[k]}: {name} window {a:.1f}-{b:.1f} eV lies "
                                  f"outside the energy range {lo_ev:.1f}-{hi_ev:.1f} eV (or is empty)")
         if pre[1] > sig[0]:
