@@ -129,7 +129,9 @@ def test_layer_without_calibration_or_eels(viewer):
     assert "not calibrated" in w.status.value and w.extract() is False
     viewer.add_image(data, name="eels", metadata=_metadata(signal_type="EELS"))
     w.layer_combo.value = viewer.layers["eels"]
-    assert "EDS only" in w.status.value
+    assert "Type element symbols" in w.status.value and not w.plan
+    w.elements_edit.value = "H"  # EELS: edges; H K (14 eV) leaves no room for a pre-edge window
+    assert "no edge of H fits" in w.status.value
 
 
 def test_no_spectrum_layer_and_layers_appearing(viewer):
@@ -246,3 +248,94 @@ def test_read_errors_are_shown_in_the_panel(viewer, qtbot):
     qtbot.waitUntil(lambda: not w.busy, timeout=10000)
     assert "Extraction failed: OSError: truncated file" in w.job_status.value
     assert w.extract_button.enabled and "Ti" not in viewer.layers
+
+
+def test_pca_step_denoises_then_extracts_with_screenshot(viewer, si, qtbot):
+    layer, truth = si
+    w = SpectrumWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    w.elements_edit.value = "Ti Fe"
+    w.pca.k.value = 0  # suggested by held-out counts
+    assert w.pca.run()
+    qtbot.waitUntil(lambda: w.pca.result is not None, timeout=60000)
+    res = w.pca.result
+    assert res.rank is not None and 1 <= res.n_components <= 6
+    den = viewer.layers["EDS PCA"]
+    md = den.metadata["fusedem"]
+    assert md["role"] == "denoised_spectrum_image" and md["pca"]["n_components"] == res.n_components
+    assert md["spectrum_layer"] == "EDS" and md["energy_axis"]["axis"] == 0
+    assert den.data.shape == layer.data.shape and w.layer_combo.value is den
+    assert f"k = {res.n_components} (suggested" in w.pca.status.value
+    assert len(w.pca.plot.ax.lines) >= 2  # scree curve and the k marker
+    qtbot.waitUntil(lambda: not w.summing, timeout=10000)
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    ti = viewer.layers["Ti"]
+    assert ti.metadata["fusedem"]["spectrum_layer"] == "EDS PCA"
+    assert np.corrcoef(ti.data.ravel(), truth["Ti"].ravel())[0, 1] > 0.95
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_pca.png"), canvas_only=False)
+    # too many components for the cube: a clear message in the panel, no new layer
+    small = viewer.add_image(layer.data[:, :3, :4], name="tiny", metadata=_metadata())
+    w.layer_combo.value = small
+    w.pca.k.value = 20
+    w.pca.run()
+    qtbot.waitUntil(lambda: w.pca.button.enabled, timeout=30000)
+    assert "PCA failed" in w.pca.status.value and "at most 12 components" in w.pca.status.value
+    assert "tiny PCA" not in viewer.layers
+
+
+def test_composition_action_adds_at_percent_layers(viewer, si, qtbot):
+    layer, truth = si
+    w = SpectrumWidget(viewer)
+    w.elements_edit.value = "Ti Fe"
+    w.composition.kfactors.value = "Ti=1.0, Fe=1.0"
+    assert not w.composition.run() and "Extract maps first" in w.composition.status.value
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    w.composition.kfactors.value = "Ti=1.0, Fe=1.0, Cu=2"
+    assert not w.composition.run() and "['Cu']" in w.composition.status.value
+    w.composition.kfactors.value = "Ti=1.0, Fe=1.0"
+    assert w.composition.run()
+    ti, fe = viewer.layers["at.% Ti"], viewer.layers["at.% Fe"]
+    md = ti.metadata["fusedem"]
+    assert md["role"] == "composition" and md["units"] == "at.%" and md["kfactors"]["Ti"] == 1.0
+    total = ti.data + fe.data
+    np.testing.assert_allclose(total[total > 0], 100.0, rtol=1e-5)
+    # the Ti-rich left half (truth 420 vs 20 Ti; 20 vs 20/320 Fe) is mostly Ti in at.%
+    ny, nx = ti.data.shape
+    assert ti.data[: ny // 2, : nx // 2].mean() > fe.data[: ny // 2, : nx // 2].mean()
+    assert "at.%" in w.composition.status.value and "masked" in w.composition.status.value
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    for ly in viewer.layers:
+        ly.visible = ly.name == "at.% Ti"
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_composition.png"), canvas_only=False)
+
+
+def test_eels_edges_extracted_in_the_panel_with_screenshot(viewer, qtbot):
+    from test_eels import AXIS as EELS_AXIS, _cube, _truth
+
+    truth = _truth((16, 20))
+    cube = np.moveaxis(_cube(truth, dose=5.0, seed=4), -1, 0)  # energy first, as read
+    md = {"role": "spectrum_image", "source": "synthetic", "signal_type": "EELS",
+          "elements": ["C", "Fe"],
+          "energy_axis": {"offset": EELS_AXIS.offset, "scale": EELS_AXIS.scale, "units": "eV",
+                          "size": EELS_AXIS.size, "axis": 0}}
+    layer = viewer.add_image(cube, name="EELS SI", metadata={"fusedem": md},
+                             scale=(0.5, 2.0, 2.0), units=("eV", "nm", "nm"))
+    w = SpectrumWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    assert w.layer_combo.value is layer and w.elements_edit.value == "C Fe"
+    assert "C K 284 eV" in w.status.value and "Fe L2,3 70" in w.status.value
+    qtbot.waitUntil(lambda: not w.summing, timeout=20000)
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    fe = viewer.layers["Fe"]
+    fmd = fe.metadata["fusedem"]
+    assert fmd["role"] == "element" and fmd["modality"] == "EELS" and fmd["edge"] == "Fe_L2,3"
+    assert fmd["windows"]["pre_edge_ev"][1] < fmd["windows"]["onset_ev"]
+    assert np.corrcoef(fe.data.ravel(), truth["Fe"].ravel())[0, 1] > 0.9
+    assert np.all(np.isfinite(viewer.layers["C"].data))
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_eels.png"), canvas_only=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,27 @@ class FusionResult:
     #: normalisation of each input ('HAADF' and elements): raw = lo + x·(hi − lo)
     autotune: Any = None
     #: the :class:`fusedem.tuning.AutoResult` that chose ``params`` (``params="auto"``), else None
+
+    def maps_in_input_units(self) -> dict[str, np.ndarray]:
+        """The fused maps in their inputs' units (counts for count maps): lo + x·(hi − lo).
+
+        element -> (ny, nx) float64; the inverse of the input normalisation
+        recorded in ``input_ranges``. Raises ValueError when a range is missing.
+        """
+        return to_input_units(self.maps, self.input_ranges)
+
+
+def to_input_units(maps: Mapping[str, np.ndarray],
+                   input_ranges: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    """element -> lo + x·(hi − lo) as float64, for normalised maps x and their (lo, hi)."""
+    out = {}
+    for k, x in maps.items():
+        if k not in input_ranges:
+            raise ValueError(f"no input range recorded for map {k!r}: cannot return it in the "
+                             f"input's units (ranges known for {list(input_ranges)})")
+        lo, hi = (float(v) for v in input_ranges[k])
+        out[k] = lo + np.asarray(x, dtype=np.float64) * (hi - lo)
+    return out
 
 
 def channel_weights(z: np.ndarray, weighting: str, gamma: float) -> np.ndarray:

@@ -48,6 +48,7 @@ def _io_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the file readers' warnings (once each; default: their number)")
     _extract_options(p)
+    _quant_options(p)
     add_param_options(p)
 
 
@@ -66,6 +67,25 @@ def _extract_options(p: argparse.ArgumentParser) -> None:
                    help="detector FWHM at Mn Ka; windows are +-1 FWHM (default: file, else 130)")
     g.add_argument("--lines", type=_lines, metavar="EL=LINE,...",
                    help="force a line family per element, e.g. Pd=La,Cu=Ka")
+
+
+def _kfactors(text: str) -> dict[str, float]:
+    from ..spectra.quant import parse_kfactors
+
+    try:
+        return parse_kfactors(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _quant_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("composition (Cliff–Lorimer)")
+    g.add_argument("--kfactors", type=_kfactors, metavar="El=k,...",
+                   help="weight-fraction k-factors, one per fused element (e.g. Cu=1.0,O=2.1): "
+                   "also write atomic-fraction maps of the fused maps (in the inputs' units)")
+    g.add_argument("--min-counts", type=float, default=1.0, metavar="N",
+                   help="with --kfactors: pixels whose summed signal is below N are masked "
+                   "(set to 0 and counted; default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -123,6 +123,8 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         overwrite=args.overwrite, numba_threads=numba_threads, store_inputs=args.store_inputs,
         auto=auto, extraction=extraction_options(args), run_id=uuid.uuid4().hex,
         haadf=getattr(args, "haadf", None),
+        kfactors=tuple(getattr(args, "kfactors", None).items()) if getattr(args, "kfactors", None) else None,
+        min_counts=float(getattr(args, "min_counts", 1.0)),
     )
     run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
               params_text=text, verbose=bool(getattr(args, "verbose", False)))

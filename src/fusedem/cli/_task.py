@@ -44,6 +44,8 @@ class Settings:
     extraction: dict[str, Any] | None = None  #: beam_energy_kv / resolution_ev / lines
     run_id: str = ""  #: recorded in each result, so a rerun of a lost job knows it finished
     haadf: str | None = None  #: name of the structural image to use (--haadf), else the HAADF
+    kfactors: tuple[tuple[str, float], ...] | None = None  #: Cliff–Lorimer of the fused maps
+    min_counts: float = 1.0  #: pixels with less summed signal are masked in the composition
 
 
 @dataclass(frozen=True)
@@ -308,9 +310,12 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
             result = fuse(bh, raw, params)
     except ValueError as exc:
         raise DataError(f"{job.label}: {exc}") from None
-    outputs = _save(job, settings, result, haadf, bh, raw, crop, digest)
+    composition = _composition(job, settings, result)
+    outputs = _save(job, settings, result, haadf, bh, raw, crop, digest, composition)
     chosen = None
     note = f"{result.elapsed:.2f} s fusion{redo}"
+    if composition is not None:
+        note += f"; {composition.summary()}"
     if result.autotune is not None:
         a = result.autotune
         chosen = {"lambda_chem": a.params.lambda_chem, "lambda_tv": a.params.lambda_tv,
@@ -339,7 +344,21 @@ def _fuse_auto(ds, maps, bh, raw, crop, job: Job, settings: Settings):
     return dataclasses.replace(fuse(bh, raw, auto.params), autotune=auto)
 
 
-def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, digest: str) -> list[str]:
+def _composition(job: Job, settings: Settings, result):
+    """Cliff–Lorimer of the fused maps in the inputs' units (None without --kfactors)."""
+    if not settings.kfactors:
+        return None
+    from ..spectra.quant import cliff_lorimer
+
+    try:
+        return cliff_lorimer(result.maps_in_input_units(), dict(settings.kfactors),
+                             min_counts=settings.min_counts)
+    except ValueError as exc:
+        raise DataError(f"{job.label}: --kfactors: {exc}") from None
+
+
+def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, digest: str,
+          composition=None) -> list[str]:
     scale = tuple(haadf.scale[-2:]) if haadf.scale else None
     units = tuple(haadf.units[-2:]) if haadf.units else None
     translate = tuple(haadf.translate[-2:]) if haadf.translate else None
@@ -353,6 +372,7 @@ def _save(job: Job, settings: Settings, result, haadf, bh, raw, crop, digest: st
         sources=(job.label,),
         scale=scale, units=units, translate=translate, fmt=settings.fmt, overwrite=True,
         extra={"input_digest": digest, "run_id": settings.run_id},
+        composition=composition,
     )
     return [str(p) for p in paths]
 

@@ -1,4 +1,4 @@
-"""Element layers extracted from an EDS spectrum image (through :mod:`fusedem.spectra`).
+"""Element layers extracted from an EDS or EELS spectrum image (through :mod:`fusedem.spectra`).
 
 Most EDS data arrives as a spectrum image plus a HAADF image and the list of
 elements the operator identified. :func:`extract_element_layers` turns that into
@@ -19,11 +19,29 @@ def _is_eds(ly: DatasetLayer) -> bool:
     return str(ly.metadata.get("signal_type") or "").upper().startswith("EDS")
 
 
+def _is_eels(ly: DatasetLayer) -> bool:
+    return str(ly.metadata.get("signal_type") or "").upper().startswith("EELS")
+
+
+def _extract(si: DatasetLayer, els: list[str], beam_energy_kv: float | None = None,
+             resolution_ev: float | None = None, lines: Mapping[str, str] | None = None):
+    """(maps result, 'EDS'|'EELS') of the spectrum image (line maps or edge maps)."""
+    from ..spectra import extract_edge_maps, extract_maps
+
+    if _is_eels(si):
+        return extract_edge_maps(si.data, si.energy_axis, els), "EELS"
+    return extract_maps(si.data, si.energy_axis, els, lines=lines,
+                        beam_energy_kv=beam_energy_kv or si.metadata.get("beam_energy_keV"),
+                        resolution_ev=resolution_ev or si.metadata.get("energy_resolution_eV")
+                        ), "EDS"
+
+
 def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *,
                            beam_energy_kv: float | None = None,
                            resolution_ev: float | None = None,
                            lines: Mapping[str, str] | None = None) -> list[DatasetLayer]:
-    """Element map layers (counts) from the first EDS spectrum image of ``ds``.
+    """Element map layers (counts) from the first EDS (line maps) or EELS (edge maps)
+    spectrum image of ``ds``.
 
     ``elements``: symbols to extract; None uses the elements listed in the
     file's metadata. ``beam_energy_kv`` (kV) and ``resolution_ev`` (FWHM at Mn Kα,
@@ -34,19 +52,15 @@ def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *
     :class:`ExtractionError`) or when the spectrum image cannot be read (a damaged
     file read lazily).
     """
-    si = next((ly for ly in ds.spectrum_images if _is_eds(ly) and ly.energy_axis), None)
+    si = next((ly for ly in ds.spectrum_images
+               if (_is_eds(ly) or _is_eels(ly)) and ly.energy_axis), None)
     if si is None:
         return []
     els = list(elements) if elements is not None else list(si.metadata.get("elements") or [])
     if not els:
         return []
-    from ..spectra import extract_maps
-
     try:
-        res = extract_maps(
-            si.data, si.energy_axis, els, lines=lines,
-            beam_energy_kv=beam_energy_kv or si.metadata.get("beam_energy_keV"),
-            resolution_ev=resolution_ev or si.metadata.get("energy_resolution_eV"))
+        res, modality = _extract(si, els, beam_energy_kv, resolution_ev, lines)
     except ReadError:
         raise
     except ValueError as exc:
@@ -59,6 +73,7 @@ def extract_element_layers(ds: Dataset, elements: Iterable[str] | None = None, *
         md = res.layer_metadata(el, ds.source)["fusedem"]
         md.pop("role")
         md["spectrum_layer"] = si.name
+        md["modality"] = modality
         layers.append(DatasetLayer(
             name=el, data=m, role="element", element=el,
             scale=si.scale[-2:], units=si.units[-2:], translate=si.translate[-2:],
@@ -114,7 +129,7 @@ def add_extracted_maps(ds: Dataset) -> list[str]:
         return []
     except ExtractionError:
         pass
-    si = next(ly for ly in ds.spectrum_images if _is_eds(ly))
+    si = next(ly for ly in ds.spectrum_images if _is_eds(ly) or _is_eels(ly))
     problems = []
     for el in si.metadata.get("elements") or []:
         try:

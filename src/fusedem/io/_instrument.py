@@ -1,4 +1,5 @@
-"""Instrument files through RosettaSciIO: Velox .emd, Bruker .bcf, Gatan .dm3/.dm4.
+"""Instrument files through RosettaSciIO: Velox .emd, Bruker .bcf, Gatan .dm3/.dm4,
+and HyperSpy's own .hspy/.zspy (signal type, axes and ``Sample.elements`` kept).
 
 2-D signals become images (HAADF/ADF/DF -> role 'haadf', element-named maps
 such as ``Cu`` or ``Fe-EELS`` -> role 'element', others 'image'); 3-D EDS/EELS
@@ -16,7 +17,7 @@ import numpy as np
 
 from ._dataset import DatasetLayer, ReadError, check_numeric, classify_name, length_to_nm
 
-INSTRUMENT_SUFFIXES = (".emd", ".bcf", ".dm3", ".dm4")
+INSTRUMENT_SUFFIXES = (".emd", ".bcf", ".dm3", ".dm4", ".hspy", ".zspy")
 _ENERGY_UNITS = ("ev", "kev")
 
 
@@ -52,9 +53,20 @@ def _read_signals(path: Path, lazy: bool) -> list[dict]:
             from rsciio.digitalmicrograph import file_reader
 
             return file_reader(str(path), lazy=lazy)
+        if suffix == ".hspy":
+            from rsciio.hspy import file_reader
+
+            return file_reader(str(path), lazy=lazy)
+        if suffix == ".zspy":
+            from rsciio.zspy import file_reader
+
+            return file_reader(str(path), lazy=lazy)
     except ReadError:
         raise
     except ImportError as exc:
+        if suffix == ".zspy" and ("zarr" in str(exc) or "numcodecs" in str(exc)):
+            raise ReadError(f"{path}: reading .zspy needs the 'zarr' package ({exc}); "
+                            "pip install zarr") from None
         raise ReadError(f"{path}: reading {suffix} needs RosettaSciIO ({exc}); "
                         "install fusedem[io]") from None
     except Exception as exc:  # RosettaSciIO raises many types on damaged files
@@ -213,7 +225,7 @@ def read_instrument(path: str | Path, lazy: bool = False,
     Raises :class:`ReadError` when the file is unreadable or holds nothing usable.
     """
     path = Path(path)
-    if not path.is_file():
+    if not (path.is_file() or (path.is_dir() and path.suffix.lower() == ".zspy")):
         raise ReadError(f"{path}: no such file")
     signals = _read_signals(path, lazy)
     layers = []

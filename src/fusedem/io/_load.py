@@ -27,7 +27,7 @@ def sniff(path: PathLike | Sequence[PathLike]) -> Literal["maps", "instrument"] 
         if isinstance(path, (str, os.PathLike)):
             p = Path(path)
             if p.suffix.lower() in INSTRUMENT_SUFFIXES:
-                return "instrument" if p.is_file() else None
+                return "instrument" if p.is_file() or p.suffix.lower() == ".zspy" else None
         elif not path:
             return None
         return "maps" if sniff_bundle(path) else None
@@ -54,7 +54,7 @@ def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = Fal
     """Read an element-map bundle or an instrument file into a :class:`Dataset`.
 
     ``path``: .npz/.h5/.hdf5 bundle or fusedem result, a TIFF file, a folder
-    or list of TIFFs named by element/HAADF, or a .emd/.bcf/.dm3/.dm4 file.
+    or list of TIFFs named by element/HAADF, or a .emd/.bcf/.dm3/.dm4/.hspy/.zspy file.
     ``lazy``: dask arrays for instrument files (True), numpy (False), or
     'auto' (lazy above :data:`LAZY_THRESHOLD_BYTES`). ``extract``: when the file
     has an EDS spectrum image and lists its elements but stores no maps, add
@@ -79,11 +79,11 @@ def load(path: PathLike | Sequence[PathLike], lazy: bool | Literal["auto"] = Fal
     notes: list[str] = []
     if not p.exists():
         raise ReadError(f"{p}: no such file or folder")
-    if p.is_dir():
+    if p.is_dir() and suffix != ".zspy":  # a .zspy file is a zarr folder
         layers = read_tiffs(p)
     elif suffix in INSTRUMENT_SUFFIXES:
         if lazy == "auto":
-            lazy = p.stat().st_size > LAZY_THRESHOLD_BYTES
+            lazy = p.is_file() and p.stat().st_size > LAZY_THRESHOLD_BYTES
         layers = read_instrument(p, lazy=bool(lazy), notes=notes)
     elif suffix == ".npz":
         layers = read_npz(p)

@@ -9,6 +9,11 @@ HDF5 layout (one file, ``fmt='h5'``)::
                       method, score, candidates, neighbourhood),
                       scale, units, translate (per axis (y, x), units e.g. 'nm')
     /maps/<symbol>    (ny, nx) float32 fused map, normalised units; attrs Z, weight
+    /maps_input_units/<symbol>  (ny, nx) float32, the same map in its input's units
+                      (lo + x·(hi − lo) with input_ranges; counts for count maps)
+    /composition/<symbol>  (ny, nx) float32 atomic fraction (Cliff–Lorimer of the maps in
+                      input units), only with k-factors; attrs kfactors, kfactor_basis,
+                      min_counts, n_masked (masked pixels are 0)
     /haadf_model      (ny, nx) float32, A x^gamma
     /costs/<name>     (n_iter,) float64: 'haadf', 'chem', 'tv'
     /inputs/<name>    raw input arrays, only when given as arrays
@@ -51,6 +56,8 @@ class SavedResult:
     params: dict[str, Any]  #: FusionParams.to_dict()
     metadata: dict[str, Any] = field(default_factory=dict)  #: the remaining root attributes
     inputs: dict[str, np.ndarray] = field(default_factory=dict)  #: raw inputs when stored
+    maps_input_units: dict[str, np.ndarray] = field(default_factory=dict)  #: maps in the inputs' units
+    composition: dict[str, np.ndarray] = field(default_factory=dict)  #: atomic fractions (Cliff–Lorimer)
 
 
 def _version() -> str:
@@ -65,7 +72,9 @@ def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: 
               inputs: Mapping[str, Any] | Sequence[str] | None = None, sources: Sequence[str] = (),
               scale: Sequence[float] | None = None, units: Sequence[str] | str | None = None,
               translate: Sequence[float] | None = None, extra: Mapping[str, Any] | None = None,
-              fmt: str | None = None, overwrite: bool = False) -> list[Path]:
+              fmt: str | None = None, overwrite: bool = False,
+              groups: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]] | None = None,
+              ) -> list[Path]:
     """Save fused maps (symbol -> (ny, nx)) and their provenance; see the module docstring.
 
     ``params``: FusionParams or dict. ``inputs``: raw input names, or name -> array
@@ -120,6 +129,13 @@ def save_maps(path: str | os.PathLike, maps: Mapping[str, Any], *, haadf_model: 
             c = f.create_group("costs")
             for name, curve in (costs or {}).items():
                 c.create_dataset(name, data=np.asarray(curve, dtype=np.float64), fletcher32=True)
+            for gname, (gattrs, garrays) in (groups or {}).items():
+                gu = f.create_group(gname, track_order=True)
+                gu.attrs.update({k: v if isinstance(v, (int, float, str)) else json.dumps(v)
+                                 for k, v in gattrs.items()})
+                for sym, a in garrays.items():
+                    gu.create_dataset(str(sym), data=np.asarray(a, np.float32), compression="gzip",
+                                      fletcher32=True)
             if isinstance(inputs, Mapping):
                 gi = f.create_group("inputs", track_order=True)
                 for name, a in inputs.items():
@@ -152,10 +168,12 @@ def save_result(path: str | os.PathLike, result: Any, *, inputs: Mapping[str, An
                 sources: Sequence[str] = (), scale: Sequence[float] | None = None,
                 units: Sequence[str] | str | None = None, translate: Sequence[float] | None = None,
                 fmt: str | None = None, overwrite: bool = False,
-                extra: Mapping[str, Any] | None = None) -> list[Path]:
+                extra: Mapping[str, Any] | None = None, composition: Any = None) -> list[Path]:
     """Save a :class:`~fusedem.FusionResult` to HDF5 or an ImageJ TIFF; returns the written paths.
 
-    ``extra``: more root attributes (e.g. the CLI's ``input_digest``).
+    ``extra``: more root attributes (e.g. the CLI's ``input_digest``). HDF5 also holds
+    the maps in the inputs' units and, given a :class:`fusedem.spectra.Composition`,
+    its atomic-fraction maps.
     Raises FileExistsError when ``path`` exists and ``overwrite`` is False.
     """
     extra = {"elapsed": float(result.elapsed), "iterations": int(result.iterations),
@@ -167,7 +185,27 @@ def save_result(path: str | os.PathLike, result: Any, *, inputs: Mapping[str, An
     return save_maps(path, result.maps, haadf_model=result.haadf_model, costs=result.costs,
                      params=result.params, elements=result.elements, weights=result.weights,
                      inputs=inputs, sources=sources, scale=scale, units=units, translate=translate,
-                     extra=extra, fmt=fmt, overwrite=overwrite)
+                     extra=extra, fmt=fmt, overwrite=overwrite,
+                     groups=_extra_groups(result, composition))
+
+
+def _extra_groups(result: Any, composition: Any) -> dict[str, tuple[dict, dict]]:
+    """/maps_input_units (when every map's input range is known) and /composition."""
+    out: dict[str, tuple[dict, dict]] = {}
+    ranges = getattr(result, "input_ranges", None) or {}
+    if result.maps and all(k in ranges for k in result.maps):
+        from ..solver import to_input_units
+
+        out["maps_input_units"] = (
+            {"units": "inputs' units: lo + x·(hi − lo), (lo, hi) = input_ranges"},
+            to_input_units(result.maps, ranges))
+    if composition is not None:
+        meta = composition.layer_metadata(next(iter(composition.atomic)))["fusedem"]
+        out["composition"] = ({"units": "atomic fraction (0-1); 0 where masked",
+                               **{k: meta[k] for k in ("kfactors", "kfactor_basis",
+                                                       "min_counts", "n_masked")}},
+                              composition.atomic)
+    return out
 
 
 def _json(v: Any) -> Any:
@@ -195,6 +233,8 @@ def _read_result(path: Path, f: Any) -> SavedResult:
         params=meta.pop("params", {}) or {},
         metadata=meta,
         inputs={k: f["inputs"][k][()] for k in f.get("inputs", {})},
+        maps_input_units={k: f["maps_input_units"][k][()] for k in f.get("maps_input_units", {})},
+        composition={k: f["composition"][k][()] for k in f.get("composition", {})},
     )
 
 

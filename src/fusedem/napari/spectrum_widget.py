@@ -1,4 +1,4 @@
-"""The "Extract elemental maps" dock widget: EDS spectrum image -> element layers.
+"""The "Extract elemental maps" dock widget: EDS/EELS spectrum image -> element layers.
 
 Pick a spectrum-image layer (``metadata["fusedem"]["role"] == "spectrum_image"``),
 type element symbols, check the lines and windows on the summed spectrum, press
@@ -26,10 +26,14 @@ from ..spectra import (
     EnergyAxis,
     ExtractedMaps,
     LineWindows,
+    extract_edge_maps,
     extract_maps,
     plan_lines,
     sum_spectrum,
 )
+from . import _eels_panel as eels
+from ._composition_step import CompositionStep
+from ._pca_step import PCAStep, denoised_layer
 from ._spectrum_plot import SpectrumPlot, line_label
 from ._ui import Jobs, VScrollArea, fit_height, seconds_text
 from .layers import ELEMENT_OPACITY, contrast_limits, element_colormap
@@ -46,7 +50,8 @@ def _fusedem_md(layer: Any) -> dict[str, Any]:
 def is_spectrum_layer(layer: Any) -> bool:
     """True for a 3-D image layer tagged as a spectrum image with an energy axis."""
     md = _fusedem_md(layer)
-    return (isinstance(layer, Image) and layer.ndim == 3 and md.get("role") == "spectrum_image"
+    return (isinstance(layer, Image) and layer.ndim == 3
+            and md.get("role") in ("spectrum_image", "denoised_spectrum_image")
             and isinstance(md.get("energy_axis"), dict))
 
 
@@ -106,8 +111,12 @@ class SpectrumWidget(Container):
             "Add (or update) one image layer per element, in counts, named by its symbol."))
         self.progress = ProgressBar(min=0, max=0, visible=False, label="working")
         self.job_status = Label(value="")
+        self.pca = PCAStep(self._current_with_axis, self._jobs,
+                           lambda si, res: denoised_layer(self._viewer, si, res, self.layer_combo))
+        self.composition = CompositionStep(napari_viewer, lambda: self.layer_combo.value)
         self.body = Container(widgets=[self.layer_combo, self.elements_edit, self.beam,
-                                       self.resolution, self.binning, self.plot])
+                                       self.resolution, self.binning, self.plot, self.pca,
+                                       self.composition])
         # Always visible under the scrolled part (also when docked under the fusion panel).
         self.footer = Container(labels=False, widgets=[
             self.status, self.extract_button, self.progress, self.job_status])
@@ -144,6 +153,10 @@ class SpectrumWidget(Container):
 
     def _energy_axis(self, layer: Image) -> EnergyAxis:
         return EnergyAxis.from_dict(_fusedem_md(layer)["energy_axis"])
+
+    def _current_with_axis(self) -> tuple[Image, EnergyAxis] | None:
+        layer = self.layer_combo.value
+        return None if layer is None else (layer, self._energy_axis(layer))
 
     @property
     def elements(self) -> list[str]:
@@ -209,14 +222,20 @@ class SpectrumWidget(Container):
             self.plot.show(None, None)
             return self._say("Open an EDS spectrum image (.emd, .bcf) to extract maps.", _WARN)
         md = _fusedem_md(layer)
-        if "EELS" in str(md.get("signal_type") or "").upper():
-            self.plot.show(None, None)
-            return self._say("EELS spectrum image: X-ray line extraction applies to EDS only.", _ERR)
         try:
             axis = self._energy_axis(layer).with_size(layer.data.shape[md["energy_axis"].get("axis", 0)])
         except ValueError as exc:
             self.plot.show(None, None)
             return self._say(str(exc), _ERR)
+        self._axis = axis
+        self.beam.visible = self.resolution.visible = not eels.is_eels(md)  # X-ray settings
+        if eels.is_eels(md):  # core-loss edges instead of X-ray lines
+            self.plan, problems = eels.plan(self.elements, axis)
+            self._draw(layer)
+            if problems or not self.plan:
+                return self._say("; ".join(problems) or "Type element symbols, e.g. 'Fe O'.",
+                                 _ERR if problems else _WARN)
+            return self._say(eels.summary(self.plan), _OK)
         good = []
         for token in self.elements:
             try:
@@ -237,6 +256,9 @@ class SpectrumWidget(Container):
             msg = (f"could not read the spectrum:\n{err}" if err else
                    f"summing the spectrum of {np.prod(layer.data.shape[1:]):,} pixels…")
             return self.plot.show(None, None, message=msg)
+        if eels.is_eels(_fusedem_md(layer)):
+            return eels.draw(self.plot, self._axis.energies_kev(), spectrum, self.plan,
+                             {el: self._color(i) for i, el in enumerate(self.plan)})
         self.plot.show(self._axis.energies_kev(), spectrum, self.plan,
                        {el: (*element_colour(el), 1.0) for el in self.plan},
                        self._settings()["beam_energy_kv"])
@@ -313,8 +335,10 @@ class SpectrumWidget(Container):
         self._job_text = f"Extracting {', '.join(elements)} from '{layer.name}'{lazy}…"
         self._set_busy(True)
         self._say(self._job_text, "", self.job_status)
-        self._jobs.start("extract", extract_maps, layer.data, axis, elements, axis=axis.axis,
-                         binning=int(self.binning.value), **self._settings(),
+        fn, opts = ((extract_edge_maps, {}) if eels.is_eels(_fusedem_md(layer))
+                    else (extract_maps, self._settings()))
+        self._jobs.start("extract", fn, layer.data, axis, elements, axis=axis.axis,
+                         binning=int(self.binning.value), **opts,
                          done=partial(self._on_extracted, layer), failed=self._on_extract_error,
                          finished=partial(self._set_busy, False))
         return True
@@ -327,12 +351,16 @@ class SpectrumWidget(Container):
                              _WARN, self.job_status)
         self.extracted = [self._put_layer(layer, res, el, i) for i, el in enumerate(res.elements)]
         binned = f", {res.binning}×{res.binning} binned" if res.binning > 1 else ""
+        notes = " ".join(getattr(res, "notes", None) or [])  # EELS: pixels whose fit failed
         self._say(f"Extracted {', '.join(res.elements)} from '{layer.name}' (counts{binned}) "
-                  f"in {seconds_text(time.perf_counter() - self._started)}.", _OK, self.job_status)
+                  f"in {seconds_text(time.perf_counter() - self._started)}. {notes}".strip(),
+                  _WARN if notes else _OK, self.job_status)
 
     def _put_layer(self, si: Image, res: ExtractedMaps, el: str, i: int) -> Image:
         md = res.layer_metadata(el, source=_fusedem_md(si).get("source"))
         md["fusedem"]["spectrum_layer"] = si.name
+        if md["fusedem"]["role"] == "edge_map":  # enters fusion as an element map
+            md["fusedem"].update(role="element", modality="EELS")
         e_ax = self._energy_axis(si).axis % 3
         spatial = [k for k in range(3) if k != e_ax]
         b = res.binning

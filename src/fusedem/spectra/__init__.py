@@ -1,4 +1,4 @@
-"""From EDS spectrum images to elemental maps (no napari/Qt imports).
+"""From EDS/EELS spectrum images to elemental maps (no napari/Qt imports).
 
 >>> from fusedem.spectra import EnergyAxis, extract_maps
 >>> res = extract_maps(si, EnergyAxis(offset=-0.475, scale=0.01, units="keV"),
@@ -6,6 +6,7 @@
 >>> res.maps["Cu"].shape, res.lines["Pd"].label        # ((64, 64), 'Pd_La')
 """
 from .axis import EnergyAxis
+from .eels import EdgeMaps, EdgeWindows, edge_onsets, extract_edge_maps, plan_edges
 from .extract import ExtractedMaps, as_spectrum_cube, bin_spatial, extract_maps, sum_spectrum
 from .lines import (
     DEFAULT_RESOLUTION_EV,
@@ -16,20 +17,34 @@ from .lines import (
     plan_lines,
 )
 from .meta import eds_settings
+from .quant import Composition, cliff_lorimer, parse_kfactors
+from .pca import PCADenoised, RankChoice, choose_rank, denoise_pca
 from .thinning import spectrum_splits, thin_counts
 
 __all__ = [
     "DEFAULT_RESOLUTION_EV",
+    "EdgeMaps",
+    "EdgeWindows",
+    "Composition",
     "EnergyAxis",
     "ExtractedMaps",
     "LineWindows",
+    "PCADenoised",
+    "RankChoice",
     "as_spectrum_cube",
     "bin_spatial",
     "choose_line",
+    "choose_rank",
+    "cliff_lorimer",
+    "denoise_pca",
     "eds_settings",
+    "edge_onsets",
+    "extract_edge_maps",
     "extract_maps",
     "fwhm_kev",
     "line_energies",
+    "parse_kfactors",
+    "plan_edges",
     "plan_lines",
     "spectrum_splits",
     "sum_spectrum",
