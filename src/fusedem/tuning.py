@@ -40,6 +40,9 @@ LAMBDA_TV_GRID = (0.001, 1.0)
 #: (scoring included, fewer solves): 0.09 dB mean, worst 0.87 dB.
 GRID_N = 3
 FACTORS = (2.0, math.sqrt(2.0))
+#: TV inner-iteration counts tried at the best λ's (besides the base's).
+TV_ITERS = (1, 2, 6)
+SEARCH_TV_ITERS = True
 #: The score is read every this many outer iterations (the choice of n_iter).
 CHECK_EVERY = 5
 #: One scored solve in fuse-times: copies and scoring at every checkpoint (measured
@@ -58,10 +61,15 @@ class Candidate:
     n_iter: int
     score: float  #: held-out squared error (normalised units, summed over elements)
     curve: tuple[tuple[int, float], ...] = ()  #: (iteration, score) along the solve
+    n_iter_tv: int = 3  #: TV inner iterations of this candidate
+
+    @property
+    def point(self) -> tuple[float, float, int]:
+        return (self.lambda_chem, self.lambda_tv, self.n_iter_tv)
 
     def to_dict(self) -> dict[str, Any]:
         return {"lambda_chem": self.lambda_chem, "lambda_tv": self.lambda_tv,
-                "n_iter": self.n_iter, "score": self.score}
+                "n_iter": self.n_iter, "n_iter_tv": self.n_iter_tv, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -146,15 +154,15 @@ class _Evaluator:
     def __init__(self, haadf, splits: list[validation.Split], base: FusionParams):
         self.base, self.splits = base, splits
         self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
-        self.curves: dict[tuple[float, float, int], list[tuple[int, float]]] = {}
+        self.curves: dict[tuple[float, float, int, int], list[tuple[int, float]]] = {}
         self.n_solves = 0
         self.t_total = 0.0  #: seconds in solves, scoring included
         self.t_score = 0.0  #: of which scoring
 
-    def _curve(self, lam_chem: float, lam_tv: float, k: int) -> list[tuple[int, float]]:
-        key = (lam_chem, lam_tv, k)
+    def _curve(self, lam_chem: float, lam_tv: float, n_tv: int, k: int) -> list[tuple[int, float]]:
+        key = (lam_chem, lam_tv, n_tv, k)
         if key not in self.curves:
-            p = self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv)
+            p = self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv, n_iter_tv=n_tv)
             bh, b, symbols, z, ranges = self.prepared[k]
             curve = []
             t0 = time.perf_counter()
@@ -168,17 +176,18 @@ class _Evaluator:
             self.n_solves += 1
         return self.curves[key]
 
-    def __call__(self, lam_chem: float, lam_tv: float, n_splits: int = 1) -> Candidate:
-        """The candidate scored on the first ``n_splits`` splits (mean score curve)."""
-        curves = [self._curve(lam_chem, lam_tv, k) for k in range(n_splits)]
+    def __call__(self, point: tuple[float, float, int], n_splits: int = 1) -> Candidate:
+        """The candidate (λ_chem, λ_TV, n_iter_tv) scored on the first ``n_splits`` splits
+        (mean score curve)."""
+        curves = [self._curve(*point, k) for k in range(n_splits)]
         its = [it for it, _ in curves[0]]
         mean = [float(np.mean([c[i][1] for c in curves])) for i in range(len(its))]
         i = int(np.argmin(mean))
-        return Candidate(lam_chem, lam_tv, its[i], mean[i], tuple(zip(its, mean)))
+        return Candidate(point[0], point[1], its[i], mean[i], tuple(zip(its, mean)), point[2])
 
     def cost(self, points, n_splits: int = 1) -> int:
         """Solves that scoring ``points`` on ``n_splits`` splits still needs."""
-        return sum((lc, lt, k) not in self.curves for lc, lt in points for k in range(n_splits))
+        return sum((*pt, k) not in self.curves for pt in points for k in range(n_splits))
 
 
 
@@ -196,7 +205,7 @@ def _clip(v: float, rng: tuple[float, float]) -> float:
     return _sig(min(max(v, rng[0]), rng[1]))
 
 
-def _around(c: Candidate, factor: float) -> list[tuple[float, float]]:
+def _around(c: Candidate, factor: float) -> list[tuple[float, float, int]]:
     """The 8 neighbours of a candidate on a log grid of spacing ``factor`` (clipped)."""
     out = []
     for fc in (1 / factor, 1.0, factor):
@@ -204,7 +213,7 @@ def _around(c: Candidate, factor: float) -> list[tuple[float, float]]:
             if fc == ft == 1.0:
                 continue
             out.append((_clip(c.lambda_chem * fc, LAMBDA_CHEM_RANGE),
-                        _clip(c.lambda_tv * ft, LAMBDA_TV_RANGE)))
+                        _clip(c.lambda_tv * ft, LAMBDA_TV_RANGE), c.n_iter_tv))
     return list(dict.fromkeys(out))
 
 
@@ -261,36 +270,45 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     # solves, not seconds, so that the same data always give the same choice
     max_solves = max(len(splits), int(budget / SOLVE_COST))
     n_all = len(splits)
-    tried: dict[tuple[float, float], Candidate] = {}
+    tv_iters = [n for n in TV_ITERS if n != base.n_iter_tv] if SEARCH_TV_ITERS else []
+    reserve = (len(tv_iters) + 1) * n_all if tv_iters else 0  # for the TV-iteration sweep
+    tried: dict[tuple[float, float, int], Candidate] = {}
     best: Candidate | None = None
     stopped = "converged"
 
-    def visit(points) -> Iterator[AutoProgress]:
+    def visit(points, limit: int) -> Iterator[AutoProgress]:
         nonlocal best, stopped
         for pt in points:
             if pt in tried:
                 continue
-            if best is not None and ev.n_solves + ev.cost([pt], n_all) > max_solves:
+            if best is not None and ev.n_solves + ev.cost([pt], n_all) > limit:
                 stopped = "budget"
                 return
-            c = ev(*pt, n_all)
+            c = ev(pt, n_all)
             tried[pt] = c
             if best is None or c.score < best.score:
                 best = c
             yield AutoProgress(c, best, ev.n_solves, max_solves, time.perf_counter() - t0)
 
-    grid = [(lc, lt) for lc in _log_grid(LAMBDA_CHEM_GRID, GRID_N)
+    ntv = base.n_iter_tv
+    grid = [(lc, lt, ntv) for lc in _log_grid(LAMBDA_CHEM_GRID, GRID_N)
             for lt in _log_grid(LAMBDA_TV_GRID, GRID_N)]
-    yield from visit([(base.lambda_chem, base.lambda_tv)] + grid)
+    yield from visit([(base.lambda_chem, base.lambda_tv, ntv)] + grid, max_solves - reserve)
     for factor in FACTORS:
         while stopped != "budget":
             centre = best
-            yield from visit(_around(centre, factor))
+            yield from visit(_around(centre, factor), max_solves - reserve)
             if best is centre:
                 break
+    if tv_iters:  # the TV step's strength comes in whole inner iterations (docs/quality.md)
+        stopped = "converged" if stopped == "budget" else stopped
+        centre = best
+        yield from visit([(centre.lambda_chem, centre.lambda_tv, n) for n in tv_iters], max_solves)
+        if best is not centre:  # re-centre the λ's for the new inner-iteration count
+            yield from visit(_around(best, FACTORS[-1]), max_solves)
     assert best is not None
     chosen = base.replace(lambda_chem=best.lambda_chem, lambda_tv=best.lambda_tv,
-                          n_iter=best.n_iter)
+                          n_iter=best.n_iter, n_iter_tv=best.n_iter_tv)
     notes = []
     for name, rng, v in (("lambda_chem", LAMBDA_CHEM_RANGE, best.lambda_chem),
                          ("lambda_tv", LAMBDA_TV_RANGE, best.lambda_tv)):

@@ -258,7 +258,7 @@ class SpectrumWidget(Container):
             return self.plot.show(None, None, message=msg)
         if eels.is_eels(_fusedem_md(layer)):
             return eels.draw(self.plot, self._axis.energies_kev(), spectrum, self.plan,
-                             {el: self._color(i) for i, el in enumerate(self.plan)})
+                             {el: (*element_colour(el), 1.0) for el in self.plan})
         self.plot.show(self._axis.energies_kev(), spectrum, self.plan,
                        {el: (*element_colour(el), 1.0) for el in self.plan},
                        self._settings()["beam_energy_kv"])
