@@ -1,0 +1,111 @@
+"""How good and how costly is the automatic parameter choice (fusedem.autotune)?
+
+    .venv/bin/python benchmarks/study_autotune.py              # all three tables
+    .venv/bin/python benchmarks/study_autotune.py --quick      # 64² phantoms only
+
+1. Phantoms (fusedem.phantoms, raw counts, thinning): mean PSNR over elements of
+   auto against fusedem's own best over a grid of λ_chem (7) × λ_TV (7) ×
+   n_iter (10, 20, 30) × n_iter_tv (1, 3, 6), and of the defaults.
+2. The tutorials (normalised maps, masking): Pearson r per element between
+   auto's maps and the published preset's maps, and the choice.
+3. Cost: autotune's time in fuse-times of the same image (medians of 3).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from importlib import resources
+
+import h5py
+import numpy as np
+
+import fusedem
+from fusedem import phantoms as P
+
+GRID = dict(lambda_chem=np.geomspace(0.0005, 0.5, 7), lambda_tv=np.geomspace(0.001, 1, 7),
+            n_iter=(10, 20, 30), n_iter_tv=(1, 3, 6))
+
+
+def mean_psnr(h, m, p, truth) -> float:
+    res = fusedem.fuse(h, m, p)
+    return float(np.mean([P.psnr(res.maps[e], truth[e]) for e in truth]))
+
+
+def phantom_table(quick: bool) -> None:
+    cases = [(k, 64, d, s) for k in P.KINDS for d in (2, 8) for s in (3, 4)]
+    if not quick:
+        cases += [(k, 96, d, 7) for k in P.KINDS for d in (0.5, 2, 8, 32)]
+    base = fusedem.FusionParams()
+    print("kind       size dose seed | default  grid-best  auto   gap | auto's choice")
+    gaps = []
+    for kind, n, dose, seed in cases:
+        ph = P.make(kind, (n, n), seed=seed)
+        acq = P.measure(ph, dose, seed=seed + 1000)
+        h, m = acq.haadf, acq.maps
+        best = max(mean_psnr(h, m, base.replace(lambda_chem=float(lc), lambda_tv=float(lt),
+                                                n_iter=it, n_iter_tv=nt), ph.truth)
+                   for lc in GRID["lambda_chem"] for lt in GRID["lambda_tv"]
+                   for it in GRID["n_iter"] for nt in GRID["n_iter_tv"])
+        r = fusedem.autotune(h, m)
+        auto = mean_psnr(h, m, r.params, ph.truth)
+        gaps.append(auto - best)
+        p = r.params
+        print(f"{kind:10s} {n:4d} {dose:4g} {seed:4d} | {mean_psnr(h, m, base, ph.truth):7.2f} "
+              f"{best:9.2f} {auto:6.2f} {auto - best:+5.2f} | λ chem {p.lambda_chem:g}, "
+              f"λ TV {p.lambda_tv:g}, {p.n_iter} it, {p.n_iter_tv} TV it", flush=True)
+    g = np.array(gaps)
+    print(f"auto - grid best: mean {g.mean():+.2f} dB, worst {g.min():+.2f} dB, "
+          f"within 1 dB in {(g >= -1).sum()} of {g.size}\n")
+
+
+def tutorials() -> dict:
+    data = resources.files("fusedem") / "data"
+    with resources.as_file(data / "PTO_Trilayer_dataset.npz") as f:
+        d = np.load(f)
+        dy = (d["HAADF"], {k: d[k] for k in ("Sc", "Dy", "O")})
+    with resources.as_file(data / "Co3O4_Mn3O4.h5") as f, h5py.File(f, "r") as h:
+        co = (h["HAADF"][()], {k: h[k][()] for k in ("Co", "Mn", "O")})
+    return {"dysco3": dy, "co3o4_mn3o4": co}
+
+
+def tutorial_table() -> None:
+    for name, (h, m) in tutorials().items():
+        auto = fusedem.fuse(h, m, "auto")
+        ref = fusedem.fuse(h, m, fusedem.FusionParams.preset(name))
+        rs = {e: np.corrcoef(auto.maps[e].ravel(), ref.maps[e].ravel())[0, 1] for e in m}
+        print(f"{name}: {auto.autotune.summary()}")
+        print("  r(auto, preset): " + ", ".join(f"{e} {r:.3f}" for e, r in rs.items()))
+    print()
+
+
+def cost_table() -> None:
+    ph = P.make("lattice", (256, 256), seed=5)
+    acq = P.measure(ph, 8, seed=1005)
+    h, m = tutorials()["dysco3"]
+    for label, (hh, mm) in (("DyScO3 256² (masking)", (h, m)),
+                            ("lattice 256² (thinning)", (acq.haadf, acq.maps))):
+        fusedem.fuse(hh, mm)
+        tf, ta = [], []
+        for _ in range(3):
+            t = time.perf_counter()
+            fusedem.fuse(hh, mm)
+            tf.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r = fusedem.autotune(hh, mm)
+            ta.append(time.perf_counter() - t)
+        f, a = np.median(tf), np.median(ta)
+        print(f"{label}: fuse {f:.3f} s, autotune {a:.2f} s = {a / f:.0f} fuse-times "
+              f"({r.n_solves} solves, {len(r.candidates)} candidates)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="64² phantom cases only")
+    args = ap.parse_args()
+    phantom_table(args.quick)
+    tutorial_table()
+    cost_table()
+
+
+if __name__ == "__main__":
+    main()
