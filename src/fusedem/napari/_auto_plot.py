@@ -9,11 +9,9 @@ import math
 
 import numpy as np
 from magicgui.widgets import Container, Label
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 
 from ..tuning import Candidate
-from ._plot_style import BG as _BG, FG as _FG, dark_axes
+from ._plot_style import FG as _FG, dark_axes, embedded_figure
 
 
 class AutoScorePlot(Container):
@@ -21,11 +19,7 @@ class AutoScorePlot(Container):
 
     def __init__(self) -> None:
         super().__init__(labels=False, widgets=[])
-        self.margins = (0, 0, 0, 0)
-        self.figure = Figure(figsize=(3.2, 1.9), dpi=90, facecolor=_BG)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(150)
-        self.native.layout().addWidget(self.canvas)
+        self.figure, self.canvas = embedded_figure(self, (3.2, 1.9), 150)
         self.ax = self.figure.subplots()
         dark_axes(self.ax)
         self.ax.set_xscale("log")

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 from magicgui.widgets import Container, Label, PushButton, SpinBox
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 
 from ..spectra import PCADenoised, denoise_pca
+from ._plot_style import FG as _FG, dark_axes, embedded_figure
 
-_BG, _FG, _ACC, _SC = "#262930", "#d6d6d6", "#ffc66b", "#7fb2ff"
+_ACC, _SC = "#ffc66b", "#7fb2ff"
 
 
 class ScreePlot(Container):
@@ -26,14 +25,10 @@ class ScreePlot(Container):
 
     def __init__(self) -> None:
         super().__init__(labels=False, widgets=[])
-        self.margins = (0, 0, 0, 0)
-        self.figure = Figure(figsize=(3.6, 1.9), dpi=90, facecolor=_BG)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(170)
-        self.canvas.setToolTip("Scree plot: share of the Poisson-weighted variance per "
-                               "component (log). Orange: the k used. Blue (right axis): "
-                               "held-out error per k (Poisson thinning), lowest = suggested k.")
-        self.native.layout().addWidget(self.canvas)
+        self.figure, self.canvas = embedded_figure(
+            self, (3.6, 1.9), 170, "Scree plot: share of the Poisson-weighted variance per "
+            "component (log). Orange: the k used. Blue (right axis): held-out error per k "
+            "(Poisson thinning), lowest = suggested k.")
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.ax2 = self.ax.twinx()
         self.figure.subplots_adjust(left=0.17, right=0.85, top=0.95, bottom=0.22)
@@ -42,10 +37,7 @@ class ScreePlot(Container):
     def clear(self) -> None:
         for ax in (self.ax, self.ax2):
             ax.clear()
-            ax.set_facecolor(_BG)
-            ax.tick_params(colors=_FG, labelsize=7)
-            for spine in ax.spines.values():
-                spine.set_color("#5a5f6b")
+            dark_axes(ax)
         self.ax.set_xlabel("component", color=_FG, fontsize=8)
         self.ax.set_ylabel("log10 variance", color=_FG, fontsize=8)
         self.ax2.set_yticks([])

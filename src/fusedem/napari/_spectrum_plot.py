@@ -11,13 +11,12 @@ from collections.abc import Mapping
 
 import numpy as np
 from magicgui.widgets import Container
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
-from matplotlib.figure import Figure
+from matplotlib.backends.backend_qtagg import NavigationToolbar2QT
 from qtpy.QtCore import QSize
 
 from ..spectra import LineWindows
 
-from ._plot_style import BG as _BG, FG as _FG, dark_axes
+from ._plot_style import BG as _BG, FG as _FG, dark_axes, embedded_figure
 
 _WARN = "#ff6b6b"
 _GREEK = {"Ka": "Kα", "La": "Lα", "Ma": "Mα"}
@@ -33,18 +32,14 @@ class SpectrumPlot(Container):
 
     def __init__(self) -> None:
         super().__init__(labels=False, widgets=[])
-        self.margins = (0, 0, 0, 0)
-        self.figure = Figure(figsize=(3.6, 2.4), dpi=90, facecolor=_BG)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(250)
-        self.canvas.setToolTip("Sum spectrum of all scan pixels. Shaded: integration window "
-                               "(±1 FWHM) of each line; hatched: its background windows. "
-                               "Use the toolbar to zoom.")
+        self.figure, self.canvas = embedded_figure(
+            self, (3.6, 2.4), 250, "Sum spectrum of all scan pixels. Shaded: integration "
+            "window (±1 FWHM) of each line; hatched: its background windows. Use the toolbar "
+            "to zoom.")
         self.toolbar = NavigationToolbar2QT(self.canvas, self.native, coordinates=False)
         self.toolbar.setIconSize(QSize(16, 16))
         self.toolbar.setStyleSheet("QToolBar { border: 0px; }")
-        self.native.layout().addWidget(self.toolbar)
-        self.native.layout().addWidget(self.canvas)
+        self.native.layout().insertWidget(0, self.toolbar)  # above the canvas
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.figure.subplots_adjust(left=0.16, right=0.98, top=0.95, bottom=0.17)
         self._style()

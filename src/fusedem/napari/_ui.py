@@ -154,3 +154,14 @@ class Jobs:
         self._workers.pop(kind, None)
         if callback is not None and self._alive():
             callback()
+
+
+def scrolled_with_footer(panel: Any, body: Any, footer: Any, min_body_height: int) -> VScrollArea:
+    """Lay out a dock panel (an empty magicgui Container): ``body`` in a vertical scroll
+    area that keeps ``min_body_height`` px, ``footer`` always visible under it."""
+    panel.margins = (0, 0, 0, 0)
+    scroll = VScrollArea(body.native)
+    scroll.setMinimumHeight(min_body_height)
+    panel.native.layout().addWidget(scroll)
+    panel.native.layout().addWidget(footer.native)
+    return scroll

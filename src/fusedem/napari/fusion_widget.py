@@ -31,7 +31,7 @@ from ._param_controls import ParamControls
 from ._region_save import RegionAndSave
 from ._run_controller import MIN_INTERVAL, KernelLoader, StopFlag, result_from_state, stream
 from ._run_plan import PROXY_NOTE, RunPlan, check_inputs, frame_text, input_frames, make_plan
-from ._ui import CloseWatcher, VScrollArea, fit_height, seconds_text, text_label
+from ._ui import CloseWatcher, fit_height, scrolled_with_footer, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
 #: The scrolled part of the panel never gets less height than this (two docks stacked
@@ -88,11 +88,7 @@ class FusionWidget(RegionAndSave, Container):
         self.footer = Container(labels=False, widgets=[
             self.run_row, self.status, self.progress, self.progress_label])
         super().__init__(labels=False, widgets=[])
-        self.margins = (0, 0, 0, 0)
-        self.scroll = VScrollArea(self.body.native)
-        self.scroll.setMinimumHeight(MIN_BODY_HEIGHT)
-        self.native.layout().addWidget(self.scroll)
-        self.native.layout().addWidget(self.footer.native)
+        self.scroll = scrolled_with_footer(self, self.body, self.footer, MIN_BODY_HEIGHT)
         self.fused = FusedLayers(napari_viewer)
         self.result: solver.FusionResult | None = None
         self._plan: RunPlan | None = None

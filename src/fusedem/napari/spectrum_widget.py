@@ -35,7 +35,7 @@ from . import _eels_panel as eels
 from ._composition_step import CompositionStep
 from ._pca_step import PCAStep, denoised_layer
 from ._spectrum_plot import SpectrumPlot, line_label
-from ._ui import Jobs, VScrollArea, fit_height, seconds_text
+from ._ui import Jobs, fit_height, scrolled_with_footer, seconds_text
 from .layers import ELEMENT_OPACITY, contrast_limits, element_colormap
 
 _ERR, _OK, _WARN = "#ff7b7b", "#9ad29a", "#ffc66b"
@@ -121,11 +121,7 @@ class SpectrumWidget(Container):
         self.footer = Container(labels=False, widgets=[
             self.status, self.extract_button, self.progress, self.job_status])
         super().__init__(labels=False, widgets=[])
-        self.margins = (0, 0, 0, 0)
-        self.scroll = VScrollArea(self.body.native)
-        self.scroll.setMinimumHeight(MIN_BODY_HEIGHT)
-        self.native.layout().addWidget(self.scroll)
-        self.native.layout().addWidget(self.footer.native)
+        self.scroll = scrolled_with_footer(self, self.body, self.footer, MIN_BODY_HEIGHT)
         for label in (self.status, self.job_status):
             label.native.setWordWrap(True)
             fit_height(label)
