@@ -36,13 +36,12 @@ LAMBDA_TV_GRID = (0.001, 1.0)
 #: re-scored, or 4 x 4 grids, spent the same budget and lost 1.3-1.7 dB. On the
 #: lattice and particle phantoms (96², doses 0.5-32) the λ_chem grid 0.001-0.3
 #: came within 0.04 dB mean (worst 0.62 dB) of the best of a 7 x 6 x 2 grid
-#: (0.002-0.5: 0.11 dB mean, worst 1.02 dB); with the budget counted in time
-#: (scoring included, fewer solves): 0.09 dB mean, worst 0.87 dB.
+#: (0.002-0.5: 0.11 dB mean, worst 1.02 dB). Current figures (with the TV-iteration
+#: sweep): benchmarks/study_autotune.py and docs/autotune.md.
 GRID_N = 3
 FACTORS = (2.0, math.sqrt(2.0))
 #: TV inner-iteration counts tried at the best λ's (besides the base's).
 TV_ITERS = (1, 2, 6)
-SEARCH_TV_ITERS = True
 #: The score is read every this many outer iterations (the choice of n_iter).
 CHECK_EVERY = 5
 #: One scored solve in fuse-times: copies and scoring at every checkpoint (measured
@@ -156,8 +155,6 @@ class _Evaluator:
         self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
         self.curves: dict[tuple[float, float, int, int], list[tuple[int, float]]] = {}
         self.n_solves = 0
-        self.t_total = 0.0  #: seconds in solves, scoring included
-        self.t_score = 0.0  #: of which scoring
 
     def _curve(self, lam_chem: float, lam_tv: float, n_tv: int, k: int) -> list[tuple[int, float]]:
         key = (lam_chem, lam_tv, n_tv, k)
@@ -165,13 +162,9 @@ class _Evaluator:
             p = self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv, n_iter_tv=n_tv)
             bh, b, symbols, z, ranges = self.prepared[k]
             curve = []
-            t0 = time.perf_counter()
             for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False):
-                ts = time.perf_counter()
                 sc = validation.score(self.splits[k], state.maps, ranges)
                 curve.append((state.iteration, sc if math.isfinite(sc) else math.inf))
-                self.t_score += time.perf_counter() - ts
-            self.t_total += time.perf_counter() - t0
             self.curves[key] = curve
             self.n_solves += 1
         return self.curves[key]
@@ -270,7 +263,7 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     # solves, not seconds, so that the same data always give the same choice
     max_solves = max(len(splits), int(budget / SOLVE_COST))
     n_all = len(splits)
-    tv_iters = [n for n in TV_ITERS if n != base.n_iter_tv] if SEARCH_TV_ITERS else []
+    tv_iters = [n for n in TV_ITERS if n != base.n_iter_tv]
     reserve = (len(tv_iters) + 1) * n_all if tv_iters else 0  # for the TV-iteration sweep
     tried: dict[tuple[float, float, int], Candidate] = {}
     best: Candidate | None = None
