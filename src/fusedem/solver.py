@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
+from .cuda import device_name, resolve_device
 from .elements import atomic_number, normalize_symbol
 from .params import FusionParams
 from .stepper import Stepper
@@ -31,6 +32,7 @@ class FusionState:
     maps: dict[str, np.ndarray] | None  #: element -> (ny, nx) float32, normalised units
     costs: dict[str, np.ndarray]  #: 'haadf', 'chem', 'tv' -> (iteration,) float64
     elapsed: float  #: seconds since the start of the solve
+    device: str = "cpu"  #: where it ran: 'cpu', 'cuda: <GPU name>' or 'cuda: simulator'
 
     @property
     def done(self) -> bool:
@@ -58,6 +60,7 @@ class FusionResult:
     #: normalisation of each input ('HAADF' and elements): raw = lo + x·(hi − lo)
     autotune: Any = None
     #: the :class:`fusedem.tuning.AutoResult` that chose ``params`` (``params="auto"``), else None
+    device: str = "cpu"  #: where it ran: 'cpu', 'cuda: <GPU name>' or 'cuda: simulator'
 
     def maps_in_input_units(self) -> dict[str, np.ndarray]:
         """The fused maps in their inputs' units (counts for count maps): lo + x·(hi − lo).
@@ -206,20 +209,24 @@ def iterate(
     params: FusionParams | None = None,
     every: int = 1,
     min_interval: float = 0.0,
+    device: str = "auto",
     **overrides,
 ) -> Iterator[FusionState]:
     """Run the solver, yielding a :class:`FusionState` every ``every`` iterations.
 
     haadf: (ny, nx) array; maps: element symbol -> (ny, nx) array (order kept).
     The final iteration is always yielded with maps. With ``min_interval`` > 0
-    (seconds), full maps are attached at most that often (others carry maps=None);
-    closing the generator stops the work within one outer iteration.
+    (seconds), full maps are attached (copied back from a GPU) at most that often
+    (others carry maps=None); closing the generator stops the work within one
+    outer iteration. ``device``: 'auto' (a GPU when usable, else the CPU), 'cpu'
+    or 'cuda'; each state says which ran.
     """
     p = _resolve(params, overrides)
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
+    dev = resolve_device(device)
     bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
-    return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval)))
+    return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval), device=dev))
 
 
 def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
@@ -238,38 +245,48 @@ def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
         states.close()  # closing the caller's generator stops the solver at once
 
 
+def make_stepper(bh, b, w, lam_h: float, p: FusionParams, device: str, x0=None):
+    """The stepper of a resolved device ('cpu' or 'cuda'): step(), costs(), history(k), maps()."""
+    if device == "cuda":
+        from .cuda.stepper import SingleCudaStepper
+
+        return SingleCudaStepper(bh, b, w, lam_h, p, x0=x0)
+    return Stepper(bh, b, w, lam_h, p, x0=x0)
+
+
 def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float,
-         checkpoint_costs: bool = True):
-    """The solver loop (a generator of FusionState). Without ``checkpoint_costs`` the
-    costs of the yielded iterate are computed only at the end (each costs one more
-    pass over memory), as :mod:`fusedem.tuning` needs the maps only."""
-    n = len(symbols)
+         checkpoint_costs: bool = True, device: str = "cpu"):
+    """The solver loop (a generator of FusionState) on a resolved ``device``. Without
+    ``checkpoint_costs`` the costs of the yielded iterate are computed only at the end
+    (each costs one more pass over memory), as :mod:`fusedem.tuning` needs the maps only."""
     x0 = None
     if p.background_threshold is not None:  # the initial iterate only; b stays the data
         x0 = np.where(b < p.background_threshold, np.float32(0), b)
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
-    lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n
-    steps = Stepper(bh, b, w, lam_h, p, x0=x0)
-    hist = np.zeros((p.n_iter, 3))
+    lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / len(symbols)
+    steps = make_stepper(bh, b, w, lam_h, p, device, x0=x0)
+    name = device_name(device)
     t0 = time.perf_counter()
     last_maps = -np.inf
     for k in range(1, p.n_iter + 1):
-        prev = steps.step()  # also returns the costs of the previous iterate
-        if k > 1:
-            hist[k - 2] = prev
+        steps.step()
         if k % every == 0 or k == p.n_iter:
+            hist = np.zeros((k, 3))
+            hist[:k - 1] = steps.history(k)[1:]  # step j computed the costs of x_(j-1)
             if checkpoint_costs or k == p.n_iter:
                 hist[k - 1] = steps.costs()
             now = time.perf_counter()
             give = k == p.n_iter or now - last_maps >= min_interval
             if give:
                 last_maps = now
+                x = steps.maps()
             yield FusionState(
                 iteration=k,
                 n_iter=p.n_iter,
-                maps={s: steps.x[i].copy() for i, s in enumerate(symbols)} if give else None,
+                maps={s: x[i].copy() for i, s in enumerate(symbols)} if give else None,
                 costs=_costs_so_far(hist, k),
                 elapsed=now - t0,
+                device=name,
             )
 
 
@@ -283,29 +300,31 @@ def haadf_model(maps: Mapping[str, np.ndarray], weights: Mapping[str, float], ga
 
 
 def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = None,
-         **overrides) -> FusionResult:
+         device: str = "auto", **overrides) -> FusionResult:
     """Fuse noisy elemental maps with the HAADF image; see :func:`iterate`.
 
     Returns a :class:`FusionResult` whose maps are (ny, nx) float32 in
     normalised units. ``overrides`` change single parameters, e.g. ``n_iter=50``.
     ``params="auto"`` chooses λ_chem, λ_TV and n_iter from the data first
     (:func:`fusedem.autotune`, with ``overrides`` as the other parameters); the
-    choice and its validation scores are in ``result.autotune``.
+    choice and its validation scores are in ``result.autotune``. ``device``: 'auto'
+    (a GPU when usable, else the CPU), 'cpu' or 'cuda'; ``result.device`` says which ran.
     """
+    dev = resolve_device(device)
     auto = None
     if isinstance(params, str):
         if params != "auto":
             raise ValueError(f"params must be a FusionParams, None or 'auto', got {params!r}")
         from .tuning import autotune
 
-        auto = autotune(haadf, maps, _resolve(None, overrides))
+        auto = autotune(haadf, maps, _resolve(None, overrides), device=dev)
         p = auto.params
     else:
         p = _resolve(params, overrides)
     bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
     t0 = time.perf_counter()
     state = None
-    for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0)):
+    for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0, device=dev)):
         pass
     w = channel_weights(z, p.weighting, p.gamma)
     weights = {s: float(wi) for s, wi in zip(symbols, w)}
@@ -320,6 +339,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
         iterations=state.iteration,
         input_ranges=ranges,
         autotune=auto,
+        device=state.device,
     )
 
 

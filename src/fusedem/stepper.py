@@ -44,6 +44,7 @@ class Stepper:
         self.x = np.array(b if x0 is None else x0, dtype=np.float32, order="C", copy=True)
         self._p, self._q = np.zeros_like(b), np.zeros_like(b)
         self._stepped = False
+        self._hist: list[np.ndarray] = []  # costs of x_0, x_1, ... as the steps computed them
         self._prox = p.poisson_step == "prox"
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
         if self.fused:
@@ -62,16 +63,28 @@ class Stepper:
         warm = p.warm_start_tv and self._stepped
         self._stepped = True
         if self.fused:
-            return pipeline.fused_iteration(
+            costs = pipeline.fused_iteration(
                 self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
                 float(p.lambda_tv), self._alphas, warm, p.warm_start_tv, True, self._bands,
                 self._prox,
             )
-        costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._y, True,
-                                      self._prox)
-        kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r, self._s,
-                        self.x, momentum=p.tv_solver == "fgp", warm=warm, block=self._block)
+        else:
+            costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._y,
+                                          True, self._prox)
+            kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r, self._s,
+                            self.x, momentum=p.tv_solver == "fgp", warm=warm, block=self._block)
+        self._hist.append(costs)
         return costs
+
+    def history(self, k: int) -> np.ndarray:
+        """Costs (Psi1, Psi2, TV) of the iterates x_0 .. x_(k-1) as the steps computed them, (k, 3)."""
+        if k > len(self._hist):
+            raise ValueError(f"only {len(self._hist)} steps were taken, asked for {k} costs")
+        return np.array(self._hist[:k]).reshape(k, 3)
+
+    def maps(self) -> np.ndarray:
+        """The current iterate (n, ny, nx) float32 (the stepper's own array: copy to keep it)."""
+        return self.x
 
     def costs(self) -> np.ndarray:
         """Costs (Psi1, Psi2, TV) (3,) of the current iterate."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import validation
 from .params import FusionParams
+from .cuda import resolve_device
 from .solver import _run, prepare_inputs
 
 Method = Literal["auto", "thinning", "masking", "frames"]
@@ -150,14 +151,39 @@ def make_splits(maps: Mapping[str, object], method: str, frames=None, p: float =
 class _Evaluator:
     """Solves candidates on the splits and scores them along the way (memoised per split)."""
 
-    def __init__(self, haadf, splits: list[validation.Split], base: FusionParams):
-        self.base, self.splits = base, splits
+    def __init__(self, haadf, splits: list[validation.Split], base: FusionParams,
+                 device: str = "cpu"):
+        self.base, self.splits, self.device = base, splits, device
         self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
         self.curves: dict[tuple[float, float, int, int], list[tuple[int, float]]] = {}
+        self._ready: dict[tuple[float, float, int, int], list[tuple[int, float]]] = {}
         self.n_solves = 0
+
+    def prefetch(self, points, n_splits: int) -> None:
+        """On a GPU, solve every missing (point, split) pair in one batch per n_iter_tv.
+
+        The curves wait in a side table; :meth:`_curve` counts a solve when it
+        takes one, so the budget and the choice are those of one-by-one solving.
+        """
+        if self.device != "cuda":
+            return
+        from .cuda.batch import score_curves
+
+        keys = [(*pt, k) for pt in points for k in range(n_splits)]
+        keys = [kk for kk in dict.fromkeys(keys) if kk not in self.curves and kk not in self._ready]
+        for n_tv in sorted({kk[2] for kk in keys}):
+            group = [kk for kk in keys if kk[2] == n_tv]
+            params = [self.base.replace(lambda_chem=lc, lambda_tv=lt, n_iter_tv=n_tv)
+                      for lc, lt, _, _ in group]
+            curves = score_curves(self.prepared, self.splits, params, [kk[3] for kk in group],
+                                  CHECK_EVERY)
+            self._ready.update(zip(group, curves))
 
     def _curve(self, lam_chem: float, lam_tv: float, n_tv: int, k: int) -> list[tuple[int, float]]:
         key = (lam_chem, lam_tv, n_tv, k)
+        if key in self._ready:
+            self.curves[key] = self._ready.pop(key)
+            self.n_solves += 1
         if key not in self.curves:
             p = self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv, n_iter_tv=n_tv)
             bh, b, symbols, z, ranges = self.prepared[k]
@@ -220,6 +246,7 @@ def autotune_steps(
     splits: list[validation.Split] | None = None,
     budget: float = BUDGET_FUSES,
     seed: int = 0,
+    device: str = "auto",
 ) -> Iterator[AutoProgress]:
     """Search λ_chem, λ_TV and n_iter on held-out splits; yields progress, then the result.
 
@@ -236,9 +263,11 @@ def autotune_steps(
     The search scores the base point and a coarse 3 x 3 log grid of
     (λ_chem, λ_TV), then rings of 8 neighbours around the best point (factor
     2, then √2) while the score improves and the budget lasts; every candidate
-    is scored on every split (mean). Raises ValueError for inputs that cannot
-    be validated.
+    is scored on every split (mean). On a GPU (``device``: 'auto', 'cpu' or
+    'cuda') the candidates of each grid or ring are solved together in one batch;
+    the choice is the same. Raises ValueError for inputs that cannot be validated.
     """
+    dev = resolve_device(device)
     t0 = time.perf_counter()
     base = base if base is not None else FusionParams()
     if not isinstance(base, FusionParams):
@@ -253,13 +282,25 @@ def autotune_steps(
     else:
         used = method if method != "auto" else "given splits"
     # inputs are checked now (ValueError at the call); the search runs when iterated
-    return _search(haadf, splits, base, used, budget, t0)
+    return _search(haadf, splits, base, used, budget, t0, dev)
+
+
+def _affordable(ev: _Evaluator, points, n_splits: int, limit: int, first: bool) -> list:
+    """The leading points that one-by-one scoring would reach within ``limit`` solves."""
+    used, out = ev.n_solves, []
+    for pt in points:
+        cost = ev.cost([pt], n_splits)
+        if not (first and not out) and used + cost > limit:
+            break
+        used += cost
+        out.append(pt)
+    return out
 
 
 def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str,
-            budget: float, t0: float) -> Iterator[AutoProgress]:
+            budget: float, t0: float, device: str = "cpu") -> Iterator[AutoProgress]:
     """The search of :func:`autotune_steps` (a generator)."""
-    ev = _Evaluator(haadf, splits, base)
+    ev = _Evaluator(haadf, splits, base, device)
     # solves, not seconds, so that the same data always give the same choice
     max_solves = max(len(splits), int(budget / SOLVE_COST))
     n_all = len(splits)
@@ -271,6 +312,8 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
 
     def visit(points, limit: int) -> Iterator[AutoProgress]:
         nonlocal best, stopped
+        ev.prefetch(_affordable(ev, [pt for pt in points if pt not in tried], n_all, limit,
+                                best is None), n_all)
         for pt in points:
             if pt in tried:
                 continue
