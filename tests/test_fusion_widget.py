@@ -103,6 +103,8 @@ def test_run_with_crop_streams_and_matches_api(viewer, widget, qtbot):
     intermediate = [k for k in seen if 0 < k < params.n_iter]
     assert len(intermediate) > 1, seen
     assert "Done" in widget.progress_label.value
+    assert f"({widget.result.device})" in widget.progress_label.value  # where it ran
+    assert widget.result.device == "cpu" or widget.result.device.startswith("cuda: ")
     crop = {k: v[y0:y1, x0:x1] for k, v in data.items()}
     ref = fusedem.fuse(crop["HAADF"], {e: crop[e] for e in ELEMENTS}, params)
     res = widget.result

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import kernels, pipeline
 from .params import FusionParams
+from .threads import step_threads
 
 MAX_FUSED_INNER = 20
 
@@ -47,8 +48,9 @@ class Stepper:
         self._hist: list[np.ndarray] = []  # costs of x_0, x_1, ... as the steps computed them
         self._prox = p.poisson_step == "prox"
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
+        self._threads = numba.get_num_threads()  # the caller's limit; each step may use fewer
         if self.fused:
-            self._bands = pipeline.n_bands_for(b.shape[1], numba.get_num_threads(), p.n_iter_tv)
+            self._bands = pipeline.n_bands_for(b.shape[1], self._threads, p.n_iter_tv)
         else:  # gradient step y and the extrapolated duals r, s of the two-pass kernels
             self._y, self._r, self._s = (np.empty_like(b) for _ in range(3))
             self._block = max(8, min(64, -(-b.shape[1] // 8)))  # rows per task of tv_prox
@@ -62,17 +64,22 @@ class Stepper:
         p = self.p
         warm = p.warm_start_tv and self._stepped
         self._stepped = True
-        if self.fused:
-            costs = pipeline.fused_iteration(
-                self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
-                float(p.lambda_tv), self._alphas, warm, p.warm_start_tv, True, self._bands,
-                self._prox,
-            )
-        else:
-            costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._y,
-                                          True, self._prox)
-            kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r, self._s,
-                            self.x, momentum=p.tv_solver == "fgp", warm=warm, block=self._block)
+        numba.set_num_threads(step_threads(self._threads))  # the cores others leave free now
+        try:
+            if self.fused:
+                costs = pipeline.fused_iteration(
+                    self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
+                    float(p.lambda_tv), self._alphas, warm, p.warm_start_tv, True, self._bands,
+                    self._prox,
+                )
+            else:
+                costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars,
+                                              self._y, True, self._prox)
+                kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r,
+                                self._s, self.x, momentum=p.tv_solver == "fgp", warm=warm,
+                                block=self._block)
+        finally:
+            numba.set_num_threads(self._threads)
         self._hist.append(costs)
         return costs
 

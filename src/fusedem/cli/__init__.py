@@ -47,6 +47,9 @@ def _io_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info; errors only")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the file readers' warnings (once each; default: their number)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to solve: auto (an NVIDIA GPU when usable, else the CPU; default), "
+                   "cpu or cuda (pip install 'fusedem[cuda]')")
     _extract_options(p)
     _quant_options(p)
     add_param_options(p)
@@ -113,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--connect-timeout", type=float, default=20.0, metavar="S",
                    help="seconds to wait for --scheduler (default 20)")
     g.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes of the local cluster (default: one per free core)")
+                   help="worker processes of the local cluster (default: one per GPU when solving on GPUs, "
+                        "else one per free core)")
     g.add_argument("--numba-threads", type=int, metavar="N",
                    help="numba threads per worker (default: free cores / workers on a local cluster, "
                         "free = not busy with other processes)")

@@ -30,6 +30,17 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
+def gpu_workers(args: argparse.Namespace) -> int:
+    """One worker per GPU when the run solves on GPUs (--device auto with a GPU, or cuda), else 0."""
+    from ._run import device_option
+
+    if device_option(args) != "cuda":
+        return 0
+    from numba import cuda
+
+    return len(cuda.gpus)
+
+
 def free_cores() -> int:
     """Cores this process may use minus those other processes keep busy (1-minute load), >= 1.
 
@@ -109,7 +120,7 @@ def run_batch(args: argparse.Namespace) -> int:
     threads, workers = args.numba_threads, args.workers
     if not args.scheduler:
         free = free_cores()
-        workers = workers or free
+        workers = workers or gpu_workers(args) or free
         if threads is None:
             threads = max(1, free // workers)
     run = prepare(args, numba_threads=threads)

@@ -125,11 +125,22 @@ def prepare(args: argparse.Namespace, *, numba_threads: int | None = None) -> Ru
         haadf=getattr(args, "haadf", None),
         kfactors=tuple(getattr(args, "kfactors", None).items()) if getattr(args, "kfactors", None) else None,
         min_counts=float(getattr(args, "min_counts", 1.0)),
+        device=device_option(args),
     )
     run = Run(settings, params, list(zip(sources, stems)), missing, args.quiet, args.report,
               params_text=text, verbose=bool(getattr(args, "verbose", False)))
     run.toml = dict(elements=elements, crop=crop, fmt=fmt, comment=command, auto=auto)
     return run
+
+
+def device_option(args: argparse.Namespace) -> str:
+    """--device resolved to 'cpu' or 'cuda' (UsageError with the reason when cuda can't run)."""
+    from ..cuda import resolve_device
+
+    try:
+        return resolve_device(getattr(args, "device", "auto"))
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from None
 
 
 def extraction_options(args: argparse.Namespace) -> dict:

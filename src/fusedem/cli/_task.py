@@ -46,6 +46,7 @@ class Settings:
     haadf: str | None = None  #: name of the structural image to use (--haadf), else the HAADF
     kfactors: tuple[tuple[str, float], ...] | None = None  #: Cliff–Lorimer of the fused maps
     min_counts: float = 1.0  #: pixels with less summed signal are masked in the composition
+    device: str = "cpu"  #: 'cpu' or 'cuda' (resolved by the client)
 
 
 @dataclass(frozen=True)
@@ -303,17 +304,18 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
         crop = crop_bounds(settings.crop, tuple(haadf.data.shape))
     bh = _frame(haadf, job.frame, crop)
     raw = {k: _frame(ly, job.frame, crop) for k, ly in maps.items()}
+    _use_gpu(settings.device)
     try:
         if settings.auto:
             result = _fuse_auto(ds, maps, bh, raw, crop, job, settings)
         else:
-            result = fuse(bh, raw, params)
+            result = fuse(bh, raw, params, device=settings.device)
     except ValueError as exc:
         raise DataError(f"{job.label}: {exc}") from None
     composition = _composition(job, settings, result)
     outputs = _save(job, settings, result, haadf, bh, raw, crop, digest, composition)
     chosen = None
-    note = f"{result.elapsed:.2f} s fusion{redo}"
+    note = f"{result.elapsed:.2f} s fusion on {result.device}{redo}"
     if composition is not None:
         note += f"; {composition.summary()}"
     if result.autotune is not None:
@@ -323,6 +325,22 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
         note = f"{a.summary()}; {note}"
     return Outcome(job.label, "done", note, outputs, time.perf_counter() - t0,
                    fusion_seconds=result.elapsed, chosen=chosen)
+
+
+def _use_gpu(device: str) -> str:
+    """``device``, after choosing this process's GPU when there are several: a batch
+    runs one worker per GPU, and Dask worker k (named k) takes GPU k."""
+    if device == "cuda":
+        from numba import cuda
+
+        if len(cuda.gpus) > 1:
+            try:
+                from dask.distributed import get_worker
+
+                cuda.select_device(int(get_worker().name) % len(cuda.gpus))
+            except (ImportError, ValueError, TypeError):
+                pass  # not on a Dask worker: the current GPU
+    return device
 
 
 def _fuse_auto(ds, maps, bh, raw, crop, job: Job, settings: Settings):
@@ -338,10 +356,11 @@ def _fuse_auto(ds, maps, bh, raw, crop, job: Job, settings: Settings):
     if job.frame is None and all(ly.metadata.get("extracted") for ly in maps.values()):
         splits = _io().extraction_splits(ds, list(maps), crop, **(settings.extraction or {}))
     if splits is None:
-        auto = autotune(bh, raw, base)
+        auto = autotune(bh, raw, base, device=settings.device)
     else:
-        auto = autotune(bh, raw, base, splits=splits, method="thinning (spectrum image)")
-    return dataclasses.replace(fuse(bh, raw, auto.params), autotune=auto)
+        auto = autotune(bh, raw, base, splits=splits, method="thinning (spectrum image)",
+                        device=settings.device)
+    return dataclasses.replace(fuse(bh, raw, auto.params, device=settings.device), autotune=auto)
 
 
 def _composition(job: Job, settings: Settings, result):

@@ -5,6 +5,7 @@ HDF5 layout (one file, ``fmt='h5'``)::
     /                 attrs: fusedem_result (format version 1), fusedem_version, created (ISO 8601),
                       params (JSON), elements (JSON symbol->Z), weights (JSON), input_names (JSON),
                       input_ranges (JSON), sources (JSON list), elapsed (s), iterations,
+                      device (where it was solved: 'cpu' or 'cuda: <GPU name>'),
                       autotune (JSON, when the parameters were chosen automatically:
                       method, score, candidates, neighbourhood),
                       scale, units, translate (per axis (y, x), units e.g. 'nm')
@@ -177,6 +178,7 @@ def save_result(path: str | os.PathLike, result: Any, *, inputs: Mapping[str, An
     Raises FileExistsError when ``path`` exists and ``overwrite`` is False.
     """
     extra = {"elapsed": float(result.elapsed), "iterations": int(result.iterations),
+             "device": str(getattr(result, "device", "cpu")),
              "input_ranges": {k: list(map(float, v)) for k, v in (result.input_ranges or {}).items()},
              **(extra or {})}
     if getattr(result, "autotune", None) is not None:

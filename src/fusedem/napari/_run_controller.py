@@ -139,6 +139,7 @@ def result_from_state(plan: RunPlan, state: FusionState, started: float) -> Fusi
         elapsed=state.elapsed if state.elapsed else time.perf_counter() - started,
         iterations=state.iteration,
         input_ranges=ranges,
+        device=state.device,
     )
 
 

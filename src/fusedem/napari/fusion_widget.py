@@ -339,7 +339,7 @@ class FusionWidget(RegionAndSave, Container):
         if pbar is not None:
             pbar.update(state.iteration - pbar.n)
         self.progress_label.value = (f"iteration {state.iteration} of {state.n_iter} · "
-                                     f"{seconds_text(state.elapsed)}")
+                                     f"{seconds_text(state.elapsed)} · {state.device}")
         self.plot.set_costs(costs)
 
     def _on_error(self, run_id: int, exc: Exception) -> None:
@@ -366,7 +366,8 @@ class FusionWidget(RegionAndSave, Container):
             end = ("Done" if state.iteration >= state.n_iter
                    else f"Stopped at iteration {state.iteration} of {state.n_iter}")
             self.progress_label.value = (f"{end}: {state.iteration} iterations in "
-                                         f"{seconds_text(state.elapsed)} on {plan.describe()}.")
+                                         f"{seconds_text(state.elapsed)} on {plan.describe()} "
+                                         f"({state.device}).")
         else:
             self.progress_label.value = "Stopped before the first update: nothing to keep."
         self.save_button.enabled = self.result is not None
