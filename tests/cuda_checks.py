@@ -50,9 +50,9 @@ def fuse_errors(size: int, n_iter: int) -> dict[str, dict[str, float]]:
 
 
 def batch_errors(size: int, n_iter: int) -> dict[str, float]:
-    """A batch of parameter sets against one CPU fuse each; returns the largest errors."""
+    """Batches of parameter sets and of frames against one CPU fuse each: the largest errors."""
     from fusedem import FusionParams, fuse
-    from fusedem.cuda.batch import fuse_parameter_sets
+    from fusedem.cuda.batch import fuse_frames, fuse_parameter_sets
 
     haadf, maps = inputs(size, seed=1)
     sets = [FusionParams(n_iter=n_iter, lambda_chem=lc, lambda_tv=lt)
@@ -62,7 +62,15 @@ def batch_errors(size: int, n_iter: int) -> dict[str, float]:
     for p, g in zip(sets, got):
         ref = fuse(haadf, maps, p, device="cpu")
         err = max(err, max(_rel(ref.maps[k], g[k]) for k in ref.maps))
-    return {"batch_maps": err}
+    frames = [inputs(size, seed=s) for s in (3, 4)]
+    hs = np.stack([h for h, _ in frames])
+    ms = {k: np.stack([m[k] for _, m in frames]) for k in frames[0][1]}
+    p = FusionParams(n_iter=n_iter)
+    err_f = 0.0
+    for (h, m), g in zip(frames, fuse_frames(hs, ms, p)):
+        ref = fuse(h, m, p, device="cpu")
+        err_f = max(err_f, max(_rel(ref.maps[k], g[k]) for k in ref.maps))
+    return {"batch_maps": err, "frame_maps": err_f}
 
 
 def autotune_agreement(size: int, n_iter: int, budget: float) -> dict[str, object]:

@@ -28,7 +28,7 @@ HAVE_GPU = resolve_device("auto") == "cuda"
 def _check(res: dict) -> None:
     for case, errs in res["fuse"].items():
         assert errs["maps"] < TOL and errs["costs"] < TOL, (case, errs)
-    assert res["batch_maps"] < TOL, res
+    assert res["batch_maps"] < TOL and res["frame_maps"] < TOL, res
     at = res["autotune"]
     assert at["same_points"] and at["n_points"] >= 2, at
     assert at["score_rel"] < 1e-3 and at["same_choice"], at

@@ -59,6 +59,30 @@ def fuse_parameter_sets(haadf, maps: Mapping[str, object],
     return [{s: x[k, i] for i, s in enumerate(symbols)} for k in range(len(params))]
 
 
+def fuse_frames(haadf_frames, map_frames: Mapping[str, object],
+                params: FusionParams) -> list[dict[str, np.ndarray]]:
+    """Fuse the frames of a series in one GPU batch, each as :func:`fusedem.fuse` would alone.
+
+    haadf_frames: (n_frames, ny, nx); map_frames: element -> (n_frames, ny, nx).
+    Each frame is normalised on its own. Returns per frame a dict element ->
+    (ny, nx) float32 fused map in normalised units.
+    """
+    hf = np.asarray(haadf_frames)
+    if hf.ndim != 3:
+        raise ValueError(f"haadf_frames: expected (n_frames, ny, nx), got shape {hf.shape}")
+    stacks = {k: np.asarray(v) for k, v in map_frames.items()}
+    for k, v in stacks.items():
+        if v.shape != hf.shape:
+            raise ValueError(f"map {k!r}: shape {v.shape} differs from the HAADF frames' {hf.shape}")
+    prepared = [prepare_inputs(hf[f], {k: v[f] for k, v in stacks.items()}, params.map_scaling)
+                for f in range(hf.shape[0])]
+    st, symbols = _stepper(prepared, [params] * len(prepared), list(range(len(prepared))))
+    for _ in range(params.n_iter):
+        st.step()
+    x = st.maps()
+    return [{s: x[f, i] for i, s in enumerate(symbols)} for f in range(len(prepared))]
+
+
 def score_curves(prepared: Sequence[tuple], splits: Sequence[validation.Split],
                  params: Sequence[FusionParams], slots: Sequence[int],
                  every: int) -> list[list[tuple[int, float]]]:
