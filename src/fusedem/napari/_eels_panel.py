@@ -80,7 +80,9 @@ class EdgeWindowEditor(Container):
         self._on_change = on_change
         self.overrides: dict[str, dict[str, tuple[float, float]]] = {}
         self._shown: dict[str, EdgeWindows] = {}
-        self.edge = ComboBox(label="edge windows", choices=[], tooltip=(
+        self._names: list[str] = []
+        # callable choices: the panel's reset_choices() must not empty the list
+        self.edge = ComboBox(label="edge windows", choices=lambda _w: self._names, tooltip=(
             "The edge whose windows the boxes below show and edit."))
         tip = "eV; the plot and (if already extracted) the maps follow the edit."
         self.pre_lo = FloatSpinBox(label="pre-edge from", tooltip="Start of the power-law "
@@ -119,8 +121,9 @@ class EdgeWindowEditor(Container):
         self._shown = dict(edges)
         names = list(edges) + [t for t in self.overrides if t not in edges and t in set(tokens)]
         current = self.edge.value
+        self._names = names
         with self.edge.changed.blocked():
-            self.edge.choices = names
+            self.edge.reset_choices()
             if current in names:
                 self.edge.value = current
         self.enabled = bool(names)

@@ -90,7 +90,7 @@ class SpectrumWidget(Container):
         self.extract_button, self.progress = self.footer.button, self.footer.progress
         super().__init__(labels=False, widgets=[])
         self.scroll = scrolled_with_footer(self, self.body, self.footer, MIN_BODY_HEIGHT)
-        self._reextract = QTimer()
+        self._reextract = QTimer(self.native)  # dies with the dock
         self._reextract.setSingleShot(True)
         self._reextract.setInterval(REEXTRACT_DELAY_MS)
         self._reextract.timeout.connect(self.extract)
