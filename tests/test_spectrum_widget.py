@@ -404,7 +404,13 @@ def test_eels_windows_edited_in_the_panel_recompute_the_maps_with_screenshot(vie
     assert "Fe" in list(ed.edge.choices) and not w.plan.get("Fe")
     qtbot.wait(2 * 400 + 200)
     assert not w.busy and np.array_equal(viewer.layers["Fe"].data, before)
+    # an element without an edge in 200-1000 eV: named, the others still listed
+    w.elements_edit.value = "C Fe Dy"
+    assert "no edge of Dy fits the energy range 200-1000 eV" in w.status.value
+    assert set(w.plan) == {"C"} and "Fe" in list(ed.edge.choices)  # Fe: still the bad edit
+    w.elements_edit.value = "C Fe"
     # back to the defaults: the map is recomputed with them
+    ed.edge.value = "Fe"
     ed.reset.changed.emit(True)
     assert "Fe L2,3" in w.status.value and ed.pre_lo.value == default["pre_edge_ev"][0]
     qtbot.waitUntil(lambda: not viewer.layers["Fe"].metadata["fusedem"]["windows"]["edited"],

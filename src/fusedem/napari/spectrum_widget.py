@@ -26,7 +26,6 @@ from ..spectra import (
     LineWindows,
     extract_edge_maps,
     extract_maps,
-    sum_spectrum,
 )
 from . import _eds_panel as eds
 from . import _eels_panel as eels
@@ -37,6 +36,7 @@ from ._pca_step import PCAStep, denoised_layer
 from ._spectrum_layers import error_text, fusedem_md, is_lazy
 from ._spectrum_layers import is_spectrum_layer, parse_elements  # noqa: F401  (public here)
 from ._spectrum_plot import SpectrumPlot
+from ._sum_spectra import SumSpectra
 from ._ui import Jobs, scrolled_with_footer, seconds_text
 
 MIN_BODY_HEIGHT = 140  #: px of the scrolled part that stay visible however small the dock
@@ -53,14 +53,12 @@ class SpectrumWidget(Container):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self._viewer = napari_viewer
-        self._cache: dict[int, np.ndarray] = {}  # id(layer.data) -> sum spectrum
         self._current: Any = None
         self.plan: dict[str, LineWindows] = {}
         self.problems: list[str] = []  #: one message per typed element that does not plan
         self.extracted: list[Image] = []  #: layers written by the last extraction
         self._jobs = Jobs(self._alive)
-        self._summing: int | None = None  # id(layer.data) being summed
-        self._sum_error: dict[int, str] = {}
+        self._sums = SumSpectra(self._jobs, self._on_sum, self._on_sum_error)
         self._axis: EnergyAxis | None = None
         self.layer_combo = ComboBox(label="spectrum image", choices=self._spectrum_layers,
                                     tooltip="EDS spectrum-image layer (opened from .emd/.bcf …)")
@@ -143,7 +141,7 @@ class SpectrumWidget(Container):
         if layer is not self._current and not self.busy:
             self.footer.say("", job=True)  # about the previous layer: no longer true
         if layer is not self._current and layer is not None:
-            self._sum_error.pop(id(layer.data), None)  # chosen again: try reading again
+            self._sums.retry(layer.data)  # chosen again: try reading again
             md = fusedem_md(layer)
             beam = md.get("beam_energy_kv", md.get("beam_energy_keV"))
             res = md.get("energy_resolution_eV", md.get("resolution_ev"))
@@ -157,21 +155,7 @@ class SpectrumWidget(Container):
         self._current = layer
         self._replan()
 
-    def _spectrum(self, layer: Image) -> np.ndarray | None:
-        """The cached sum spectrum of ``layer``; None (and a worker started) when not ready."""
-        key = id(layer.data)
-        if key in self._cache:
-            return self._cache[key]
-        if self._summing != key and key not in self._sum_error:
-            self._summing = key
-            self._jobs.start("sum", sum_spectrum, layer.data, axis=self._energy_axis(layer).axis,
-                             done=partial(self._on_sum, key),
-                             failed=partial(self._on_sum_error, key))
-        return None
-
-    def _on_sum(self, key: int, spectrum: np.ndarray) -> None:
-        self._cache = {key: spectrum}
-        self._summing = None
+    def _on_sum(self, key: int) -> None:
         layer = self.layer_combo.value
         if layer is not None and id(layer.data) == key:
             self._draw(layer)
@@ -227,9 +211,9 @@ class SpectrumWidget(Container):
             self._reextract.start()
 
     def _draw(self, layer: Image) -> None:
-        spectrum = self._spectrum(layer)
+        spectrum = self._sums.get(layer.data, self._energy_axis(layer).axis)
         if spectrum is None:
-            err = self._sum_error.get(id(layer.data))
+            err = self._sums.error(layer.data)
             msg = (f"could not read the spectrum:\n{err}" if err else
                    f"summing the spectrum of {np.prod(layer.data.shape[1:]):,} pixels…")
             return self.plot.show(None, None, message=msg)
@@ -252,8 +236,6 @@ class SpectrumWidget(Container):
         return True
 
     def _on_sum_error(self, key: int, exc: BaseException) -> None:
-        self._summing = None
-        self._sum_error[key] = error_text(exc)
         layer = self.layer_combo.value
         if layer is not None and id(layer.data) == key:
             self._draw(layer)
