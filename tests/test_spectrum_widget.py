@@ -417,3 +417,24 @@ def test_eels_windows_edited_in_the_panel_recompute_the_maps_with_screenshot(vie
                     timeout=20000)
     qtbot.waitUntil(lambda: not w.busy, timeout=20000)
     np.testing.assert_allclose(viewer.layers["Fe"].data, default_map)
+
+
+def test_edge_window_editor_keeps_edits_until_the_energy_range_changes(qtbot):
+    from fusedem.napari._eels_panel import EdgeWindowEditor
+    from fusedem.spectra import EnergyAxis, plan_edges
+
+    calls = []
+    ed = EdgeWindowEditor(lambda: calls.append(1))
+    axis = EnergyAxis(offset=123.456, scale=0.37, units="eV", size=2400)  # 123.456-1011.086 eV
+    ed.set_axis(axis)
+    ed.show_plan(plan_edges(["O"], axis), ["O"])
+    assert list(ed.edge.choices) == ["O"] and ed.pre_lo.min == pytest.approx(123.456, abs=0.01)
+    ed.set_window("O", (470.0, 520.0), (532.0, 600.0))
+    assert calls == [1] and ed.overrides["O"]["integration"] == (532.0, 600.0)
+    ed.set_axis(axis)  # the same cube again: the edit stays
+    assert "O" in ed.overrides
+    ed.set_window("O", (50.0, 520.0), (532.0, 5000.0))  # typed outside: clamped to the range
+    lo, hi = ed.overrides["O"]["pre_edge"][0], ed.overrides["O"]["integration"][1]
+    assert lo == pytest.approx(123.456, abs=0.01) and hi == pytest.approx(1011.086, abs=0.01)
+    ed.set_axis(EnergyAxis(offset=100.0, scale=0.5, units="eV", size=2000))  # another cube
+    assert ed.overrides == {}

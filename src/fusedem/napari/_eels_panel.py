@@ -81,6 +81,7 @@ class EdgeWindowEditor(Container):
         self.overrides: dict[str, dict[str, tuple[float, float]]] = {}
         self._shown: dict[str, EdgeWindows] = {}
         self._names: list[str] = []
+        self._range: tuple[float, float] | None = None  # eV, of the axis the edits belong to
         # callable choices: the panel's reset_choices() must not empty the list
         self.edge = ComboBox(label="edge windows", choices=lambda _w: self._names, tooltip=(
             "The edge whose windows the boxes below show and edit."))
@@ -109,8 +110,9 @@ class EdgeWindowEditor(Container):
     def set_axis(self, axis: EnergyAxis) -> None:
         """Spin-box limits = the energy range (eV); edits of another range are forgotten."""
         lo, hi = (float(e) * 1e3 for e in axis.range_kev)
-        if (lo, hi) != (self.pre_lo.min, self.pre_lo.max):
+        if (lo, hi) != self._range:
             self.overrides.clear()
+            self._range = (lo, hi)
         for box in self.boxes:
             with box.changed.blocked():
                 box.range = (lo, hi)
@@ -138,12 +140,13 @@ class EdgeWindowEditor(Container):
 
     def set_window(self, element: str, pre_edge: tuple[float, float],
                    integration: tuple[float, float]) -> None:
-        """Edit ``element``'s windows (eV) as a user would (then ``on_change``)."""
+        """Edit ``element``'s windows (eV) as a user would, values clamped to the energy
+        range as the spin boxes clamp typing (then ``on_change``)."""
         self.edge.value = element
         values = (*pre_edge, *integration)
         for box, v in zip(self.boxes, values):
             with box.changed.blocked():
-                box.value = float(v)
+                box.value = min(max(float(v), box.min), box.max)
         self._edited()
 
     def _fill(self, *_: Any) -> None:
