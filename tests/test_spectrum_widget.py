@@ -394,7 +394,6 @@ def test_eels_windows_edited_in_the_panel_recompute_the_maps_with_screenshot(vie
     SHOTS.mkdir(exist_ok=True)
     viewer.window._qt_window.resize(1280, 1000)
     qtbot.wait(50)
-    w.scroll.ensureWidgetVisible(w.plot.native, 0, 0)
     w.scroll.ensureWidgetVisible(ed.native, 0, 0)
     viewer.window.screenshot(str(SHOTS / "spectrum_widget_eels_windows.png"), canvas_only=False)
     # a pre-edge window running into the signal window: named in red, maps left as they were
