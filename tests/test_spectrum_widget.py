@@ -339,3 +339,101 @@ def test_eels_edges_extracted_in_the_panel_with_screenshot(viewer, qtbot):
     assert np.all(np.isfinite(viewer.layers["C"].data))
     SHOTS.mkdir(exist_ok=True)
     viewer.window.screenshot(str(SHOTS / "spectrum_widget_eels.png"), canvas_only=False)
+
+
+def _span_x(patch) -> tuple[float, float]:
+    """x extent (data units) of an axvspan patch (Rectangle or Polygon by matplotlib version)."""
+    xy = np.asarray(patch.get_xy() if not hasattr(patch, "get_width") else
+                    [(patch.get_x(), 0), (patch.get_x() + patch.get_width(), 0)])
+    return float(xy[:, 0].min()), float(xy[:, 0].max())
+
+
+def test_eels_windows_edited_in_the_panel_recompute_the_maps_with_screenshot(viewer, qtbot):
+    from test_eels import AXIS as EELS_AXIS, _cube, _truth
+
+    from fusedem.spectra import extract_edge_maps
+
+    truth = _truth((16, 20))
+    raw = _cube(truth, dose=5.0, seed=4)
+    md = {"role": "spectrum_image", "source": "synthetic", "signal_type": "EELS",
+          "elements": ["C", "Fe"],
+          "energy_axis": {"offset": EELS_AXIS.offset, "scale": EELS_AXIS.scale, "units": "eV",
+                          "size": EELS_AXIS.size, "axis": 0}}
+    viewer.add_image(np.moveaxis(raw, -1, 0), name="EELS SI", metadata={"fusedem": md},
+                     scale=(0.5, 2.0, 2.0), units=("eV", "nm", "nm"))
+    w = SpectrumWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Extract elemental maps")
+    ed = w.edge_windows
+    assert not ed.native.isHidden() and w.beam.native.isHidden()  # EELS: no X-ray settings
+    assert list(ed.edge.choices) == ["C", "Fe"]
+    qtbot.waitUntil(lambda: not w.summing, timeout=20000)
+    assert w.extract()
+    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    fe = viewer.layers["Fe"]
+    default = fe.metadata["fusedem"]["windows"]
+    assert default["edited"] is False
+    default_map = fe.data.copy()
+    ed.edge.value = "Fe"  # the boxes show Fe's default windows
+    assert (ed.pre_lo.value, ed.sig_hi.value) == (default["pre_edge_ev"][0], default["integration_ev"][1])
+    # edit: a wider pre-edge and a longer signal window
+    ed.set_window("Fe", (600.0, 695.0), (708.0, 800.0))
+    spans = [_span_x(p) for p in w.plot.ax.patches]
+    assert any(abs(a - 708.0) < 1e-6 and abs(b - 800.0) < 1e-6 for a, b in spans), spans
+    assert any(abs(a - 600.0) < 1e-6 and abs(b - 695.0) < 1e-6 for a, b in spans), spans
+    qtbot.waitUntil(lambda: viewer.layers["Fe"].metadata["fusedem"]["windows"]["edited"],
+                    timeout=20000)
+    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    fmd = viewer.layers["Fe"].metadata["fusedem"]
+    assert fmd["windows"]["pre_edge_ev"] == [600.0, 695.0]
+    assert fmd["windows"]["integration_ev"] == [708.0, 800.0]
+    assert viewer.layers["C"].metadata["fusedem"]["windows"]["edited"] is False
+    ref = extract_edge_maps(raw, EELS_AXIS, ["Fe"], windows={
+        "Fe": {"pre_edge": (600.0, 695.0), "integration": (708.0, 800.0)}})
+    np.testing.assert_allclose(viewer.layers["Fe"].data, ref.maps["Fe"], rtol=1e-6)
+    assert viewer.layers["Fe"] is fe and not np.allclose(fe.data, default_map, rtol=0.01)
+    SHOTS.mkdir(exist_ok=True)
+    viewer.window._qt_window.resize(1280, 1000)
+    qtbot.wait(50)
+    w.scroll.ensureWidgetVisible(ed.native, 0, 0)
+    viewer.window.screenshot(str(SHOTS / "spectrum_widget_eels_windows.png"), canvas_only=False)
+    # a pre-edge window running into the signal window: named in red, maps left as they were
+    before = viewer.layers["Fe"].data.copy()
+    ed.set_window("Fe", (600.0, 720.0), (708.0, 800.0))
+    assert "pre-edge window must end before the integration window" in w.status.value
+    assert "Fe" in list(ed.edge.choices) and not w.plan.get("Fe")
+    qtbot.wait(2 * 400 + 200)
+    assert not w.busy and np.array_equal(viewer.layers["Fe"].data, before)
+    # an element without an edge in 200-1000 eV: named, the others still listed
+    w.elements_edit.value = "C Fe Dy"
+    assert "no edge of Dy fits the energy range 200-1000 eV" in w.status.value
+    assert set(w.plan) == {"C"} and "Fe" in list(ed.edge.choices)  # Fe: still the bad edit
+    w.elements_edit.value = "C Fe"
+    # back to the defaults: the map is recomputed with them
+    ed.edge.value = "Fe"
+    ed.reset.changed.emit(True)
+    assert "Fe L2,3" in w.status.value and ed.pre_lo.value == default["pre_edge_ev"][0]
+    qtbot.waitUntil(lambda: not viewer.layers["Fe"].metadata["fusedem"]["windows"]["edited"],
+                    timeout=20000)
+    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    np.testing.assert_allclose(viewer.layers["Fe"].data, default_map)
+
+
+def test_edge_window_editor_keeps_edits_until_the_energy_range_changes(qtbot):
+    from fusedem.napari._eels_panel import EdgeWindowEditor
+    from fusedem.spectra import EnergyAxis, plan_edges
+
+    calls = []
+    ed = EdgeWindowEditor(lambda: calls.append(1))
+    axis = EnergyAxis(offset=123.456, scale=0.37, units="eV", size=2400)  # 123.456-1011.086 eV
+    ed.set_axis(axis)
+    ed.show_plan(plan_edges(["O"], axis), ["O"])
+    assert list(ed.edge.choices) == ["O"] and ed.pre_lo.min == pytest.approx(123.456, abs=0.01)
+    ed.set_window("O", (470.0, 520.0), (532.0, 600.0))
+    assert calls == [1] and ed.overrides["O"]["integration"] == (532.0, 600.0)
+    ed.set_axis(axis)  # the same cube again: the edit stays
+    assert "O" in ed.overrides
+    ed.set_window("O", (50.0, 520.0), (532.0, 5000.0))  # typed outside: clamped to the range
+    lo, hi = ed.overrides["O"]["pre_edge"][0], ed.overrides["O"]["integration"][1]
+    assert lo == pytest.approx(123.456, abs=0.01) and hi == pytest.approx(1011.086, abs=0.01)
+    ed.set_axis(EnergyAxis(offset=100.0, scale=0.5, units="eV", size=2000))  # another cube
+    assert ed.overrides == {}

@@ -10,12 +10,14 @@
 """
 from ._dataset import Dataset, DatasetLayer, ReadError, classify_name
 from ._extracted import extract_element_layers, extraction_splits
+from ._layers_file import LayerToSave, save_layers, saved_role
 from ._load import load, sniff
 from ._results import SavedResult, load_result, save_maps, save_result
 
 __all__ = [
     "Dataset",
     "DatasetLayer",
+    "LayerToSave",
     "ReadError",
     "SavedResult",
     "classify_name",
@@ -23,7 +25,9 @@ __all__ = [
     "extraction_splits",
     "load",
     "load_result",
+    "save_layers",
     "save_maps",
     "save_result",
+    "saved_role",
     "sniff",
 ]

@@ -59,7 +59,7 @@ def sniff_bundle(path: str | Path | Sequence[str | Path]) -> bool:
 
             try:
                 with h5py.File(p, "r") as f:
-                    if "fusedem_result" in f.attrs:
+                    if "fusedem_result" in f.attrs or "fusedem_layers" in f.attrs:
                         return True
                     names = [k for k, v in f.items() if isinstance(v, h5py.Dataset)]
             except OSError:
@@ -163,6 +163,10 @@ def read_h5(path: Path) -> list[DatasetLayer]:
                 from ._results import result_layers
 
                 return result_layers(path, f)
+            if "fusedem_layers" in f.attrs:  # denoised cubes, edge maps, composition
+                from ._layers_file import read_layers_file
+
+                return read_layers_file(path, f)
             arrays = {k: v[()] for k, v in f.items() if isinstance(v, h5py.Dataset)}
             attrs = {k: f.attrs[k] for k in f.attrs}
     except ReadError:

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..elements import element_symbol_or_none
 
-ROLES = ("haadf", "element", "spectrum_image", "image", "fused", "haadf_model")
+ROLES = ("haadf", "element", "spectrum_image", "image", "fused", "haadf_model",
+         "denoised_spectrum_image", "edge_map", "composition")
 
 #: Names of Z-contrast detector images (case-insensitive), e.g. HAADF, ADF, DF, DF4, DF-S, HAADF_1.
 _HAADF_RE = re.compile(r"^(HAADF|ADF|DF|HAADF-?STEM)(?:[\s_\-]?[A-Za-z0-9]{0,3})?$", re.IGNORECASE)

@@ -1,17 +1,20 @@
-"""napari writer contribution: save fused chemical maps (HDF5 or ImageJ TIFF).
+"""napari writer contribution: save fused chemical maps, or spectrum-step layers.
 
-Takes the selected image layers; the ones whose ``metadata["fusedem"]["role"]``
-is 'fused' are saved as maps (one per element), a 'haadf_model' layer as the
-HAADF model; parameters, cost curves, inputs and sources come from the fused
-layers' metadata (keys in :mod:`fusedem.napari.layers`). The file format
-follows the suffix (.h5/.hdf5 or .tif/.tiff). Existing files are never
-overwritten: the user is told and nothing is written.
+Takes the selected image layers. When some have ``metadata["fusedem"]["role"]``
+'fused', those are saved as maps (one per element), a 'haadf_model' layer as
+the HAADF model; parameters, cost curves, inputs and sources come from the
+fused layers' metadata (keys in :mod:`fusedem.napari.layers`); the format
+follows the suffix (.h5/.hdf5 or .tif/.tiff). Otherwise denoised spectrum
+images, EELS edge maps and 'at.% <El>' composition layers are saved with their
+whole metadata (windows, fits, k-factors, PCA components) to an HDF5 layers
+file (:func:`fusedem.io.save_layers`), which the reader opens again.
+Existing files are never overwritten: the user is told and nothing is written.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ..io import save_maps
+from ..io import LayerToSave, save_layers, save_maps, saved_role
 
 
 def _unit_str(u: Any) -> str:
@@ -29,15 +32,20 @@ def _is_fused(meta: dict[str, Any]) -> bool:
 
 
 def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]:
-    """Write the fused layers among ``layer_data`` to ``path``; returns [path] or [] on failure."""
-    from napari.utils.notifications import show_error, show_info
+    """Write the fused layers among ``layer_data`` to ``path`` (else the spectrum-step
+    layers, see the module docstring); returns the written paths or [] on failure."""
+    from napari.utils.notifications import show_error
 
     fused = [(d, m) for d, m, t in layer_data if t == "image" and _is_fused(m)]
-    model = next((d for d, m, t in layer_data if _fmeta(m).get("role") == "haadf_model"), None)
     if not fused:
+        steps = [(d, m) for d, m, t in layer_data if t == "image" and saved_role(_fmeta(m))]
+        if steps:
+            return _write_steps(path, steps, len(layer_data) - len(steps))
         show_error(f"fusedem: nothing saved to {path}: select the fused element layers "
-                   "(made by 'Fuse chemical maps') before saving")
+                   "(made by 'Fuse chemical maps'), or denoised spectrum images, EELS edge "
+                   "maps or 'at.%' composition layers, before saving")
         return []
+    model = next((d for d, m, t in layer_data if _fmeta(m).get("role") == "haadf_model"), None)
     first = _fmeta(fused[0][1])
     maps, elements, weights = {}, {}, {}
     for data, meta in fused:
@@ -54,16 +62,33 @@ def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]
     translate = [float(t) for t in meta0.get("translate", (0.0, 0.0))][-2:]
     extra = {k: first[k] for k in ("iterations", "elapsed", "input_ranges", "autotune")
              if first.get(k) is not None}
+    return _saved(path, lambda: save_maps(
+        path, maps, haadf_model=model, costs=first.get("costs"), params=first.get("params"),
+        elements=elements, weights=weights, inputs=first.get("inputs"),
+        sources=first.get("sources") or (), scale=scale, units=units, translate=translate,
+        extra=extra), f"{len(maps)} fused maps")
+
+
+def _write_steps(path: str, steps: list[tuple[Any, dict]], n_skipped: int) -> list[str]:
+    layers = [LayerToSave(name=str(m.get("name")), data=d, fusedem=_fmeta(m),
+                          scale=m.get("scale") or (), translate=m.get("translate") or (),
+                          units=[_unit_str(u) for u in m.get("units") or ()])
+              for d, m in steps]
+    skipped = f" ({n_skipped} other selected layers not saved)" if n_skipped else ""
+    return _saved(path, lambda: save_layers(path, layers),
+                  f"{len(layers)} layers ({', '.join(ly.name for ly in layers)}){skipped}")
+
+
+def _saved(path: str, save: Any, what: str) -> list[str]:
+    from napari.utils.notifications import show_error, show_info
+
     try:
-        written = save_maps(path, maps, haadf_model=model, costs=first.get("costs"),
-                            params=first.get("params"), elements=elements, weights=weights,
-                            inputs=first.get("inputs"), sources=first.get("sources") or (),
-                            scale=scale, units=units, translate=translate, extra=extra)
+        written = save()
     except FileExistsError as exc:
         show_error(f"fusedem: {exc}")
         return []
     except (OSError, ValueError) as exc:
         show_error(f"fusedem could not save {path}: {exc}")
         return []
-    show_info(f"fusedem: saved {len(maps)} fused maps to {written[0]}")
+    show_info(f"fusedem: saved {what} to {written[0]}")
     return [str(p) for p in written]

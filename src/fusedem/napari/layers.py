@@ -36,7 +36,10 @@ from ..io import Dataset, DatasetLayer
 ELEMENT_COLORMAPS: tuple[str, ...] = ("red", "green", "blue", "magenta", "cyan", "yellow",
                                       "bop orange", "bop purple", "bop blue")
 ELEMENT_OPACITY = 0.75
-_ORDER = {"haadf": 0, "image": 1, "haadf_model": 2, "spectrum_image": 3, "element": 4, "fused": 5}
+_ORDER = {"haadf": 0, "image": 1, "haadf_model": 2, "spectrum_image": 3,
+          "denoised_spectrum_image": 3, "element": 4, "edge_map": 4, "fused": 5, "composition": 6}
+_MAP_ROLES = ("element", "edge_map", "fused")  #: shown in their element's colour
+_CUBE_ROLES = ("spectrum_image", "denoised_spectrum_image")
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
@@ -101,10 +104,12 @@ def layer_tuple(layer: DatasetLayer, source: str, colormap: Any = None,
         "metadata": {"fusedem": fusedem_metadata(layer, source)},
         "contrast_limits": contrast_limits(layer.data), "visible": visible,
     }
-    if layer.role in ("element", "fused"):
+    if layer.role in _MAP_ROLES:
         kw.update(colormap=colormap or element_colormap(layer.element), blending="additive", opacity=ELEMENT_OPACITY)
-    elif layer.role == "spectrum_image":
+    elif layer.role in _CUBE_ROLES:
         kw.update(colormap="inferno", blending="additive", opacity=ELEMENT_OPACITY)
+    elif layer.role == "composition":  # at.% of one element
+        kw.update(colormap="viridis", blending="translucent", opacity=1.0)
     else:
         kw.update(colormap="gray", blending="translucent", opacity=1.0)
     return (layer.data, kw, "image")
@@ -127,13 +132,13 @@ def constant_images(ds: Dataset) -> list[str]:
 def dataset_to_layer_data(ds: Dataset) -> list[LayerDataTuple]:
     """Layer data tuples for every layer of ``ds``: images first (bottom), element maps on top."""
     layers = sorted(ds.layers, key=lambda ly: _ORDER.get(ly.role, 9))
-    has_2d = any(ly.role != "spectrum_image" for ly in layers)
+    has_2d = any(ly.role not in _CUBE_ROLES for ly in layers)
     out, i = [], 0
     for ly in layers:
         cmap = None
-        if ly.role in ("element", "fused"):
+        if ly.role in _MAP_ROLES:
             cmap = element_colormap(ly.element, i)
             i += ly.element is None
-        visible = not (ly.role == "spectrum_image" and has_2d)
+        visible = not (ly.role in _CUBE_ROLES and has_2d)
         out.append(layer_tuple(ly, ds.source, cmap, visible))
     return out

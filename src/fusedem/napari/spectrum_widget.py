@@ -1,22 +1,20 @@
 """The "Extract elemental maps" dock widget: EDS/EELS spectrum image -> element layers.
 
 Pick a spectrum-image layer (``metadata["fusedem"]["role"] == "spectrum_image"``),
-type element symbols, check the lines and windows on the summed spectrum, press
-Extract: one image layer per element (counts) appears, ready for the fusion
-widget. All maths is in :mod:`fusedem.spectra`; this module only wires it to napari.
+type element symbols, check the lines (EDS) or edges (EELS, windows editable) on
+the summed spectrum, press Extract: one image layer per element (counts)
+appears, ready for the fusion widget. All maths is in :mod:`fusedem.spectra`;
+the pieces of this panel are in ``_eds_panel``, ``_eels_panel``, ``_pca_step``,
+``_composition_step``, ``_extract_footer`` and ``_element_layers``.
 """
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, LineEdit, ProgressBar,
-                              PushButton)
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit
 from napari.layers import Image
 from qtpy.QtCore import QTimer
 
@@ -28,47 +26,21 @@ from ..spectra import (
     LineWindows,
     extract_edge_maps,
     extract_maps,
-    plan_lines,
-    sum_spectrum,
 )
+from . import _eds_panel as eds
 from . import _eels_panel as eels
 from ._composition_step import CompositionStep
+from ._element_layers import put_element_layer
+from ._extract_footer import ExtractFooter
 from ._pca_step import PCAStep, denoised_layer
-from ._spectrum_plot import SpectrumPlot, line_label
-from ._ui import Jobs, fit_height, scrolled_with_footer, seconds_text
-from .layers import ELEMENT_OPACITY, contrast_limits, element_colormap
+from ._spectrum_layers import error_text, fusedem_md, is_lazy
+from ._spectrum_layers import is_spectrum_layer, parse_elements  # noqa: F401  (public here)
+from ._spectrum_plot import SpectrumPlot
+from ._sum_spectra import SumSpectra
+from ._ui import Jobs, scrolled_with_footer, seconds_text
 
-_ERR, _OK, _WARN = "#ff7b7b", "#9ad29a", "#ffc66b"
 MIN_BODY_HEIGHT = 140  #: px of the scrolled part that stay visible however small the dock
-
-
-def _fusedem_md(layer: Any) -> dict[str, Any]:
-    md = getattr(layer, "metadata", None) or {}
-    return md.get("fusedem") or {}
-
-
-def is_spectrum_layer(layer: Any) -> bool:
-    """True for a 3-D image layer tagged as a spectrum image with an energy axis."""
-    md = _fusedem_md(layer)
-    return (isinstance(layer, Image) and layer.ndim == 3
-            and md.get("role") in ("spectrum_image", "denoised_spectrum_image")
-            and isinstance(md.get("energy_axis"), dict))
-
-
-def parse_elements(text: str) -> list[str]:
-    """Tokens of a typed element list ('Cu, O pd;Ti' -> ['Cu', 'O', 'pd', 'Ti'])."""
-    return [t for t in re.split(r"[,;\s]+", text or "") if t]
-
-
-def _lazy(data: Any) -> bool:
-    """True for a dask (lazily read) array."""
-    return type(data).__module__.startswith("dask")
-
-
-def _error_text(exc: BaseException) -> str:
-    """The message of ``exc`` for the panel (type name too unless it is a ValueError)."""
-    msg = str(exc) or type(exc).__name__
-    return msg if isinstance(exc, ValueError) else f"{type(exc).__name__}: {msg}"
+REEXTRACT_DELAY_MS = 400  #: after an edit of the EELS windows, extracted maps are recomputed
 
 
 class SpectrumWidget(Container):
@@ -81,15 +53,12 @@ class SpectrumWidget(Container):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self._viewer = napari_viewer
-        self._cache: dict[int, np.ndarray] = {}  # id(layer.data) -> sum spectrum
         self._current: Any = None
         self.plan: dict[str, LineWindows] = {}
+        self.problems: list[str] = []  #: one message per typed element that does not plan
         self.extracted: list[Image] = []  #: layers written by the last extraction
         self._jobs = Jobs(self._alive)
-        self._summing: int | None = None  # id(layer.data) being summed
-        self._sum_error: dict[int, str] = {}
-        self._started = 0.0
-        self._job_text = ""
+        self._sums = SumSpectra(self._jobs, self._on_sum, self._on_sum_error)
         self._axis: EnergyAxis | None = None
         self.layer_combo = ComboBox(label="spectrum image", choices=self._spectrum_layers,
                                     tooltip="EDS spectrum-image layer (opened from .emd/.bcf …)")
@@ -106,28 +75,23 @@ class SpectrumWidget(Container):
         self.binning = ComboBox(label="binning", choices=[1, 2, 4], value=1,
                                 tooltip="Sum b×b scan pixels (counts are kept as counts).")
         self.plot = SpectrumPlot()
-        self.status = Label(value="")
-        self.extract_button = PushButton(text="Extract maps", tooltip=(
-            "Add (or update) one image layer per element, in counts, named by its symbol."))
-        self.progress = ProgressBar(min=0, max=0, visible=False, label="working")
-        self.job_status = Label(value="")
+        self.edge_windows = eels.EdgeWindowEditor(self._windows_edited)
         self.pca = PCAStep(self._current_with_axis, self._jobs,
                            lambda si, res: denoised_layer(self._viewer, si, res, self.layer_combo))
         self.composition = CompositionStep(napari_viewer, lambda: self.layer_combo.value)
         self.body = Container(widgets=[self.layer_combo, self.elements_edit, self.beam,
-                                       self.resolution, self.binning, self.plot, self.pca,
-                                       self.composition])
+                                       self.resolution, self.binning, self.plot,
+                                       self.edge_windows, self.pca, self.composition])
         # Always visible under the scrolled part (also when docked under the fusion panel).
-        self.footer = Container(labels=False, widgets=[
-            self.status, self.extract_button, self.progress, self.job_status])
+        self.footer = ExtractFooter()
+        self.status, self.job_status = self.footer.status, self.footer.job_status
+        self.extract_button, self.progress = self.footer.button, self.footer.progress
         super().__init__(labels=False, widgets=[])
         self.scroll = scrolled_with_footer(self, self.body, self.footer, MIN_BODY_HEIGHT)
-        for label in (self.status, self.job_status):
-            label.native.setWordWrap(True)
-            fit_height(label)
-        self._ticker = QTimer()
-        self._ticker.setInterval(250)
-        self._ticker.timeout.connect(self._tick)
+        self._reextract = QTimer(self.native)  # dies with the dock
+        self._reextract.setSingleShot(True)
+        self._reextract.setInterval(REEXTRACT_DELAY_MS)
+        self._reextract.timeout.connect(self.extract)
         self.layer_combo.changed.connect(self._on_layer)
         for w in (self.elements_edit, self.beam, self.resolution):
             w.changed.connect(self._replan)
@@ -148,7 +112,7 @@ class SpectrumWidget(Container):
         return [ly for ly in self._viewer.layers if is_spectrum_layer(ly)]
 
     def _energy_axis(self, layer: Image) -> EnergyAxis:
-        return EnergyAxis.from_dict(_fusedem_md(layer)["energy_axis"])
+        return EnergyAxis.from_dict(fusedem_md(layer)["energy_axis"])
 
     def _current_with_axis(self) -> tuple[Image, EnergyAxis] | None:
         layer = self.layer_combo.value
@@ -175,10 +139,10 @@ class SpectrumWidget(Container):
 
     def _on_layer(self, layer: Image | None) -> None:
         if layer is not self._current and not self.busy:
-            self._say("", "", self.job_status)  # about the previous layer: no longer true
+            self.footer.say("", job=True)  # about the previous layer: no longer true
         if layer is not self._current and layer is not None:
-            self._sum_error.pop(id(layer.data), None)  # chosen again: try reading again
-            md = _fusedem_md(layer)
+            self._sums.retry(layer.data)  # chosen again: try reading again
+            md = fusedem_md(layer)
             beam = md.get("beam_energy_kv", md.get("beam_energy_keV"))
             res = md.get("energy_resolution_eV", md.get("resolution_ev"))
             with self.beam.changed.blocked(), self.resolution.changed.blocked():
@@ -191,94 +155,77 @@ class SpectrumWidget(Container):
         self._current = layer
         self._replan()
 
-    def _spectrum(self, layer: Image) -> np.ndarray | None:
-        """The cached sum spectrum of ``layer``; None (and a worker started) when not ready."""
-        key = id(layer.data)
-        if key in self._cache:
-            return self._cache[key]
-        if self._summing != key and key not in self._sum_error:
-            self._summing = key
-            self._jobs.start("sum", sum_spectrum, layer.data, axis=self._energy_axis(layer).axis,
-                             done=partial(self._on_sum, key),
-                             failed=partial(self._on_sum_error, key))
-        return None
-
-    def _on_sum(self, key: int, spectrum: np.ndarray) -> None:
-        self._cache = {key: spectrum}
-        self._summing = None
+    def _on_sum(self, key: int) -> None:
         layer = self.layer_combo.value
         if layer is not None and id(layer.data) == key:
             self._draw(layer)
 
     def _replan(self, *_: Any) -> None:
-        """Re-choose lines/windows for the typed elements and redraw the plot."""
+        """Re-choose lines/edges and windows for the typed elements and redraw the plot."""
         layer = self.layer_combo.value
-        self.plan, problems = {}, []
+        self.plan, self.problems = {}, []
         if layer is None:
             self.plot.show(None, None)
-            return self._say("Open an EDS spectrum image (.emd, .bcf) to extract maps.", _WARN)
-        md = _fusedem_md(layer)
+            return self.footer.say("Open an EDS spectrum image (.emd, .bcf) to extract maps.",
+                                   "warn")
+        md = fusedem_md(layer)
         try:
             axis = self._energy_axis(layer).with_size(layer.data.shape[md["energy_axis"].get("axis", 0)])
         except ValueError as exc:
             self.plot.show(None, None)
-            return self._say(str(exc), _ERR)
+            return self.footer.say(str(exc), "error")
         self._axis = axis
         self.beam.visible = self.resolution.visible = not eels.is_eels(md)  # X-ray settings
+        self.edge_windows.visible = eels.is_eels(md)
         if eels.is_eels(md):  # core-loss edges instead of X-ray lines
-            self.plan, problems = eels.plan(self.elements, axis)
+            self.edge_windows.set_axis(axis)
+            self.plan, self.problems = eels.plan(self.elements, axis, self.edge_windows.overrides)
+            self.edge_windows.show_plan(self.plan, self._symbols())
             self._draw(layer)
-            if problems or not self.plan:
-                return self._say("; ".join(problems) or "Type element symbols, e.g. 'Fe O'.",
-                                 _ERR if problems else _WARN)
-            return self._say(eels.summary(self.plan), _OK)
-        good = []
-        for token in self.elements:
-            try:
-                plan_lines([token], axis, **self._settings())
-                good.append(token)
-            except ValueError as exc:
-                problems.append(str(exc))
-        if good:
-            self.plan = plan_lines(good, axis, **self._settings())
-        self._axis = axis
+            if self.problems or not self.plan:
+                return self.footer.say("; ".join(self.problems) or "Type element symbols, "
+                                       "e.g. 'Fe O'.", "error" if self.problems else "warn")
+            return self.footer.say(eels.summary(self.plan), "ok")
+        self.plan, self.problems = eds.plan(self.elements, axis, self._settings())
         self._draw(layer)
-        self._report(problems)
+        self.footer.say(*eds.summary(self.plan, self.problems))
+
+    def _symbols(self) -> list[str]:
+        """The typed tokens that are element symbols, normalised ('fe' -> 'Fe')."""
+        out = []
+        for t in self.elements:
+            try:
+                out.append(normalize_symbol(t))
+            except ValueError:
+                pass
+        return out
+
+    def _windows_edited(self) -> None:
+        """Redraw with the edited EELS windows; recompute the edge maps already extracted."""
+        self._replan()
+        layer = self.layer_combo.value
+        has_maps = layer is not None and any(
+            fusedem_md(ly).get("spectrum_layer") == layer.name
+            and fusedem_md(ly).get("modality") == "EELS" for ly in self._viewer.layers)
+        if has_maps and self.plan and not self.problems:
+            self._reextract.start()
 
     def _draw(self, layer: Image) -> None:
-        spectrum = self._spectrum(layer)
+        spectrum = self._sums.get(layer.data, self._energy_axis(layer).axis)
         if spectrum is None:
-            err = self._sum_error.get(id(layer.data))
+            err = self._sums.error(layer.data)
             msg = (f"could not read the spectrum:\n{err}" if err else
                    f"summing the spectrum of {np.prod(layer.data.shape[1:]):,} pixels…")
             return self.plot.show(None, None, message=msg)
-        if eels.is_eels(_fusedem_md(layer)):
-            return eels.draw(self.plot, self._axis.energies_kev(), spectrum, self.plan,
-                             {el: (*element_colour(el), 1.0) for el in self.plan})
-        self.plot.show(self._axis.energies_kev(), spectrum, self.plan,
-                       {el: (*element_colour(el), 1.0) for el in self.plan},
+        colours = {el: (*element_colour(el), 1.0) for el in self.plan}
+        if eels.is_eels(fusedem_md(layer)):
+            return eels.draw(self.plot, self._axis.energies_kev(), spectrum, self.plan, colours)
+        self.plot.show(self._axis.energies_kev(), spectrum, self.plan, colours,
                        self._settings()["beam_energy_kv"])
 
     def _settings(self) -> dict[str, Any]:
         return {"beam_energy_kv": float(self.beam.value) or None,
                 "resolution_ev": float(self.resolution.value)}
-
-    def _report(self, problems: list[str]) -> None:
-        overlaps = [f"{line_label(lw)} overlaps {', '.join(lw.overlaps)}"
-                    for lw in self.plan.values() if lw.overlaps]
-        if problems:
-            return self._say("; ".join(problems), _ERR)
-        if not self.plan:
-            return self._say("Type element symbols, e.g. 'Cu O Ti'.", _WARN)
-        lines = ", ".join(f"{line_label(lw)} {lw.energy_kev:.3f} keV" for lw in self.plan.values())
-        if overlaps:
-            return self._say(f"{lines}. ⚠ {'; '.join(overlaps)}: maps include both lines.", _WARN)
-        self._say(lines, _OK)
-
-    def _say(self, text: str, color: str, label: Label | None = None) -> None:
-        label = label or self.status
-        label.value = text
-        label.native.setStyleSheet(f"color: {color};")
 
     # ------------------------------------------------------------------ workers
     def _alive(self) -> bool:
@@ -289,29 +236,14 @@ class SpectrumWidget(Container):
         return True
 
     def _on_sum_error(self, key: int, exc: BaseException) -> None:
-        self._summing = None
-        self._sum_error[key] = _error_text(exc)
         layer = self.layer_combo.value
         if layer is not None and id(layer.data) == key:
             self._draw(layer)
-        self._say(f"Could not read the spectrum image: {_error_text(exc)}", _ERR, self.job_status)
+        self.footer.say(f"Could not read the spectrum image: {error_text(exc)}", "error", job=True)
 
     def _on_extract_error(self, exc: BaseException) -> None:
-        self._ticker.stop()
-        self._say(f"Extraction failed: {_error_text(exc)}", _ERR, self.job_status)
-
-    def _set_busy(self, busy: bool) -> None:
-        self.extract_button.enabled = not busy
-        self.progress.visible = busy
-        if busy:
-            self._started = time.perf_counter()
-            self._ticker.start()
-        else:
-            self._ticker.stop()
-
-    def _tick(self) -> None:
-        self._say(f"{self._job_text} {time.perf_counter() - self._started:.0f} s", "",
-                  self.job_status)
+        self.footer.stop_ticking()
+        self.footer.say(f"Extraction failed: {error_text(exc)}", "error", job=True)
 
     # ------------------------------------------------------------------ extraction
     def extract(self, *_: Any) -> bool:
@@ -319,59 +251,38 @@ class SpectrumWidget(Container):
 
         Returns False (with a message in the panel) when there is nothing to extract. The
         layers are added or updated when the worker returns (see :attr:`extracted`); a
-        newer call supersedes a running one.
+        newer call supersedes a running one. EELS maps use the edited windows.
         """
         layer = self.layer_combo.value
         if layer is None or not self.plan:
-            self._say("Nothing to extract: choose a spectrum image and valid elements.", _ERR,
-                      self.job_status)
+            self.footer.say("Nothing to extract: choose a spectrum image and valid elements.",
+                            "error", job=True)
             return False
         axis, elements = self._energy_axis(layer), list(self.plan)
-        lazy = " (reading the file)" if _lazy(layer.data) else ""
-        self._job_text = f"Extracting {', '.join(elements)} from '{layer.name}'{lazy}…"
-        self._set_busy(True)
-        self._say(self._job_text, "", self.job_status)
-        fn, opts = ((extract_edge_maps, {}) if eels.is_eels(_fusedem_md(layer))
-                    else (extract_maps, self._settings()))
+        lazy = " (reading the file)" if is_lazy(layer.data) else ""
+        self.footer.set_busy(True, f"Extracting {', '.join(elements)} from '{layer.name}'{lazy}…")
+        if eels.is_eels(fusedem_md(layer)):
+            fn, opts = extract_edge_maps, {"windows": {
+                el: w for el, w in self.edge_windows.overrides.items() if el in self.plan}}
+        else:
+            fn, opts = extract_maps, self._settings()
         self._jobs.start("extract", fn, layer.data, axis, elements, axis=axis.axis,
                          binning=int(self.binning.value), **opts,
                          done=partial(self._on_extracted, layer), failed=self._on_extract_error,
-                         finished=partial(self._set_busy, False))
+                         finished=partial(self.footer.set_busy, False))
         return True
 
     def _on_extracted(self, layer: Image, res: ExtractedMaps) -> None:
         """Main thread: add or update the element layers of a finished extraction."""
-        self._ticker.stop()
+        self.footer.stop_ticking()
         if layer not in self._viewer.layers:
-            return self._say(f"'{layer.name}' was closed during the extraction: nothing added.",
-                             _WARN, self.job_status)
-        self.extracted = [self._put_layer(layer, res, el, i) for i, el in enumerate(res.elements)]
+            return self.footer.say(f"'{layer.name}' was closed during the extraction: nothing "
+                                   "added.", "warn", job=True)
+        axis = self._energy_axis(layer).axis
+        self.extracted = [put_element_layer(self._viewer, layer, res, el, i, axis)
+                          for i, el in enumerate(res.elements)]
         binned = f", {res.binning}×{res.binning} binned" if res.binning > 1 else ""
         notes = " ".join(getattr(res, "notes", None) or [])  # EELS: pixels whose fit failed
-        self._say(f"Extracted {', '.join(res.elements)} from '{layer.name}' (counts{binned}) "
-                  f"in {seconds_text(time.perf_counter() - self._started)}. {notes}".strip(),
-                  _WARN if notes else _OK, self.job_status)
-
-    def _put_layer(self, si: Image, res: ExtractedMaps, el: str, i: int) -> Image:
-        md = res.layer_metadata(el, source=_fusedem_md(si).get("source"))
-        md["fusedem"]["spectrum_layer"] = si.name
-        if md["fusedem"]["role"] == "edge_map":  # enters fusion as an element map
-            md["fusedem"].update(role="element", modality="EELS")
-        e_ax = self._energy_axis(si).axis % 3
-        spatial = [k for k in range(3) if k != e_ax]
-        b = res.binning
-        scale = [float(si.scale[k]) * b for k in spatial]
-        translate = [float(si.translate[k]) + (b - 1) / 2 * float(si.scale[k]) for k in spatial]
-        data = res.maps[el].astype(np.float32)
-        for ly in self._viewer.layers:
-            fm = _fusedem_md(ly)
-            if (fm.get("role") == "element" and fm.get("spectrum_layer") == si.name
-                    and fm.get("element") == el and isinstance(ly, Image)):
-                ly.data, ly.scale, ly.translate = data, scale, translate
-                ly.metadata = md
-                ly.contrast_limits = contrast_limits(data)
-                return ly
-        return self._viewer.add_image(
-            data, name=el, metadata=md, scale=scale, translate=translate,
-            units=[si.units[k] for k in spatial], colormap=element_colormap(el, i),
-            blending="additive", opacity=ELEMENT_OPACITY, contrast_limits=contrast_limits(data))
+        self.footer.say(f"Extracted {', '.join(res.elements)} from '{layer.name}' (counts{binned}) "
+                        f"in {seconds_text(self.footer.elapsed())}. {notes}".strip(),
+                        "warn" if notes else "ok", job=True)

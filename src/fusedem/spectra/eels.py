@@ -45,6 +45,7 @@ class EdgeWindows:
     onset_ev: float
     pre_edge: tuple[float, float]
     integration: tuple[float, float]
+    edited: bool = False  #: True when the windows were given, not the defaults
 
     @property
     def label(self) -> str:
@@ -52,7 +53,8 @@ class EdgeWindows:
 
     def to_dict(self) -> dict[str, Any]:
         return {"element": self.element, "edge": self.edge, "onset_ev": self.onset_ev,
-                "pre_edge_ev": list(self.pre_edge), "integration_ev": list(self.integration)}
+                "pre_edge_ev": list(self.pre_edge), "integration_ev": list(self.integration),
+                "edited": self.edited}
 
 
 @dataclass
@@ -126,7 +128,8 @@ def plan_edges(elements: Iterable[str], axis: EnergyAxis, *, pre_edge_ev: float 
                                  f"outside the energy range {lo_ev:.1f}-{hi_ev:.1f} eV (or is empty)")
         if pre[1] > sig[0]:
             raise ValueError(f"{sym}: the pre-edge window must end before the integration window")
-        out[sym] = EdgeWindows(sym, EDGE_LABEL[k], on, pre, sig)
+        out[sym] = EdgeWindows(sym, EDGE_LABEL[k], on, pre, sig,
+                               edited="pre_edge" in over or "integration" in over)
     return out
 
 

@@ -4,7 +4,11 @@ The cube X (pixels × channels) is weighted as in Keenan & Kotula (2004) and
 HyperSpy's ``decomposition(normalize_poissonian_noise=True)``: X̃ = X / sqrt(a bᵀ)
 with a the mean image (counts per pixel) and b the mean spectrum, so that every
 entry has about unit noise variance; a truncated SVD of X̃ (randomised for large
-cubes, Halko et al. 2011) is kept to k components and the weights are undone.
+cubes, Halko et al. 2011) gives the first k spectral components V_k, each
+weighted spectrum is projected onto them (X̃ V_k V_kᵀ) and the weights are undone.
+Dask and memmap cubes are processed in blocks of scan rows (:mod:`.blocks`):
+means, SVD passes and the projection never hold the whole cube; a dask input
+gives a lazy dask result.
 
 The rank k is chosen by Poisson thinning (DESIGN.md 2b): X1 ~ Binomial(X, p),
 X2 = X − X1; the SVD of X1/p is truncated at every k ≤ k_max and scored by the
@@ -17,6 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import blocks as blk
 from .extract import _dense, _is_dask, as_spectrum_cube
 from .thinning import thin_counts
 
@@ -107,12 +112,9 @@ def truncated_svd(m: np.ndarray, k: int, rng: np.random.Generator, *,
     if not randomised or 2 * (k + n_oversample) >= min(m.shape):
         u, s, vt = np.linalg.svd(m, full_matrices=False)
         return u[:, :k], s[:k], vt[:k]
-    q, _ = np.linalg.qr(m @ rng.standard_normal((m.shape[1], k + n_oversample)))
-    for _ in range(n_power):
-        z, _ = np.linalg.qr(m.T @ q)
-        q, _ = np.linalg.qr(m @ z)
-    ub, s, vt = np.linalg.svd(q.T @ m, full_matrices=False)
-    return (q @ ub)[:, :k], s[:k], vt[:k]
+    u, s, vt, _ = blk.randomised_svd(blk.single_block(m), m.shape, k, rng,
+                                     n_oversample=n_oversample, n_power=n_power)
+    return u, s, vt
 
 
 def _check_k(k: int, shape: tuple[int, int], what: str) -> int:
@@ -137,6 +139,8 @@ def choose_rank(spectrum_image: Any, *, axis: int = -1, max_components: int = MA
     """
     if not 0 < p < 1:
         raise ValueError(f"thinning fraction p must lie in (0, 1), got {p}")
+    if blk.is_out_of_core(spectrum_image):
+        return _choose_rank_blocked(spectrum_image, axis, max_components, p, n_splits, seed)
     x, _ = _as_matrix(spectrum_image, axis)
     kmax = min(int(max_components), *x.shape)
     _check_k(kmax, x.shape, "max_components")
@@ -148,10 +152,57 @@ def choose_rank(spectrum_image: Any, *, axis: int = -1, max_components: int = MA
         c = poisson_weights(fit)
         ft, held = _divide(fit, c), _divide((x - x1) / (1.0 - p), c)
         u, s, vt = truncated_svd(ft, kmax, rng)
-        # ‖Y − R_k‖² = ‖Y‖² − 2 Σ_{i<k} s_i u_iᵀ Y v_i + Σ_{i<k} s_i²  (Y: held, in weights)
-        cross = np.einsum("pi,pi->i", u, held @ vt.T) * s
-        err = float(np.vdot(held, held)) - 2.0 * np.cumsum(cross) + np.cumsum(s**2)
-        total += err / np.count_nonzero(c > 0)
+        total += _held_out_errors(u, s, vt, blk.single_block(held)) / np.count_nonzero(c > 0)
+    scores = total / int(n_splits)
+    return RankChoice(int(np.argmin(scores)) + 1, scores, float(p), int(n_splits))
+
+
+def _held_out_errors(u: np.ndarray, s: np.ndarray, vt: np.ndarray, held: blk.Blocks) -> np.ndarray:
+    """‖Y − R_k‖² for k = 1..len(s), R_k = Σ_{i<k} s_i u_i v_iᵀ, Y given in blocks:
+    ‖Y‖² − 2 Σ_{i<k} s_i u_iᵀ Y v_i + Σ_{i<k} s_i²."""
+    cross = np.zeros(s.size)
+    norm = 0.0
+    for sl, y in held():
+        cross += np.einsum("pi,pi->i", u[sl], y @ vt.T)
+        norm += float(np.vdot(y, y))
+    return norm - 2.0 * np.cumsum(cross * s) + np.cumsum(s**2)
+
+
+def _thinned_rows(blocks: blk.Blocks, n_x: int, p: float, seed: int, split: int) -> blk.Blocks:
+    """(fit, held) blocks: X1 ~ Binomial(X, p) drawn per scan row from a generator keyed
+    by (seed, split, row), so every pass and every blocking draws the same X1."""
+    def gen():
+        for sl, x in blocks():
+            if x.size and not np.array_equal(x, np.round(x)):
+                raise ValueError("the spectrum image does not hold raw counts (fractional "
+                                 "values), so k cannot be chosen on held-out counts; give "
+                                 "n_components")
+            x1 = np.empty_like(x)
+            y0 = sl.start // n_x
+            for r in range(x.shape[0] // n_x):
+                rows = slice(r * n_x, (r + 1) * n_x)
+                rng = np.random.default_rng((seed, split, y0 + r))
+                x1[rows] = rng.binomial(x[rows].astype(np.int64), p)
+            yield sl, x1, x
+    return gen
+
+
+def _choose_rank_blocked(spectrum_image: Any, axis: int, max_components: int, p: float,
+                         n_splits: int, seed: int) -> RankChoice:
+    """:func:`choose_rank` in blocks of scan rows (dask/memmap cubes); always randomised."""
+    blocks, (ny, nx, ne) = blk.cube_blocks(spectrum_image, axis)
+    kmax = min(int(max_components), ny * nx, ne)
+    _check_k(kmax, (ny * nx, ne), "max_components")
+    total = np.zeros(kmax)
+    for split in range(int(n_splits)):
+        pairs = _thinned_rows(blocks, nx, p, seed, split)
+        fit = lambda: ((sl, x1 / p) for sl, x1, _ in pairs())  # noqa: E731
+        held = lambda: ((sl, (x - x1) / (1.0 - p)) for sl, x1, x in pairs())  # noqa: E731
+        a, b, _ = blk.means(fit, ny * nx, ne)
+        rng = np.random.default_rng((seed, split))
+        u, s, vt, _ = blk.randomised_svd(blk.weighted(fit, a, b), (ny * nx, ne), kmax, rng)
+        n_used = np.count_nonzero(a > 0) * np.count_nonzero(b > 0)
+        total += _held_out_errors(u, s, vt, blk.weighted(held, a, b)) / max(n_used, 1)
     scores = total / int(n_splits)
     return RankChoice(int(np.argmin(scores)) + 1, scores, float(p), int(n_splits))
 
@@ -169,6 +220,9 @@ def denoise_pca(spectrum_image: Any, n_components: int | None = None, *, axis: i
     reconstruction; extraction subtracts a background anyway).
     Raises ValueError when k exceeds min(pixels, channels) or the data are not counts.
     """
+    if blk.is_out_of_core(spectrum_image):
+        return _denoise_blocked(spectrum_image, n_components, axis, max_components, p,
+                                n_splits, seed)
     x, (ny, nx, ne) = _as_matrix(spectrum_image, axis)
     rank = None
     if n_components is None:
@@ -183,11 +237,65 @@ def denoise_pca(spectrum_image: Any, n_components: int | None = None, *, axis: i
     u, s, vt = truncated_svd(xt, n_scree, np.random.default_rng(seed), randomised=randomised)
     total = float(np.vdot(xt, xt))
     evr = s**2 / total if total > 0 else np.zeros_like(s)
-    den = ((u[:, :k] * s[:k]) @ vt[:k]) * c
+    den = ((xt @ vt[:k].T) @ vt[:k]) * c  # projection on the first k spectral components
     cube = den.reshape(ny, nx, ne)
     if axis not in (-1, 2):
         cube = np.moveaxis(cube, -1, axis)
     settings = {"n_components": k, "normalize_poissonian_noise": True,
                 "randomised": bool(x.size > RANDOMISED_ABOVE if randomised is None else randomised),
+                "blocked": False,
                 "rank_choice": None if rank is None else rank.to_dict()}
     return PCADenoised(cube, evr, k, rank, settings)
+
+
+def _project(x: np.ndarray, b: np.ndarray, vk: np.ndarray) -> np.ndarray:
+    """Denoise spectra x (..., ne): weight by sqrt(a bᵀ) (a: each spectrum's mean),
+    project on the rows of vk (k, ne), undo the weights. float64, same shape."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.sqrt(x.mean(axis=-1, keepdims=True) * b)
+    xt = np.zeros_like(x)
+    np.divide(x, c, out=xt, where=c > 0)
+    return ((xt @ vk.T) @ vk) * c
+
+
+def _denoise_blocked(spectrum_image: Any, n_components: int | None, axis: int,
+                     max_components: int, p: float, n_splits: int, seed: int) -> PCADenoised:
+    """:func:`denoise_pca` for dask/memmap cubes, in blocks of scan rows (always randomised).
+
+    A dask input gives a lazy dask cube (computed block by block when read); a memmap a
+    numpy cube filled block by block.
+    """
+    blocks, (ny, nx, ne) = blk.cube_blocks(spectrum_image, axis)
+    rank = None
+    if n_components is None:
+        rank = _choose_rank_blocked(spectrum_image, axis, max_components, p, n_splits, seed)
+        k = rank.n_components
+    else:
+        k = _check_k(n_components, (ny * nx, ne), "n_components")
+    n_scree = min(max(k, int(max_components)), ny * nx, ne)
+    a, b, _ = blk.means(blocks, ny * nx, ne)
+    _, s, vt, total = blk.randomised_svd(blk.weighted(blocks, a, b), (ny * nx, ne), n_scree,
+                                         np.random.default_rng(seed))
+    evr = s**2 / total if total > 0 else np.zeros_like(s)
+    vk = vt[:k]
+    si = as_spectrum_cube(spectrum_image, axis)
+    if _is_dask(si):
+        cube = si.rechunk({2: -1}).map_blocks(lambda blk_: _project(_dense(blk_), b, vk),
+                                              dtype=np.float64)
+    else:
+        cube = np.empty((ny, nx, ne))
+        for y0, y1 in blk.row_ranges(si):
+            cube[y0:y1] = _project(_dense(si[y0:y1]), b, vk)
+    if axis not in (-1, 2):
+        cube = _moveaxis(cube, axis)
+    settings = {"n_components": k, "normalize_poissonian_noise": True, "randomised": True,
+                "blocked": True, "rank_choice": None if rank is None else rank.to_dict()}
+    return PCADenoised(cube, evr, k, rank, settings)
+
+
+def _moveaxis(cube: Any, axis: int) -> Any:
+    if _is_dask(cube):
+        import dask.array as da
+
+        return da.moveaxis(cube, -1, axis)
+    return np.moveaxis(cube, -1, axis)
