@@ -79,14 +79,51 @@ def _attrs(result: Any, sources: Sequence[str], voxel_size: float | None,
     return attrs
 
 
-def _check_volumes(path: Path, volumes: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def _check_volumes(path: Path, volumes: Mapping[str, Any]) -> dict[str, Any]:
+    """The volumes as float32 arrays (array-likes such as h5py datasets are kept as they are,
+    to be read slab by slab); ValueError unless 3-D and of one shape."""
     if not volumes:
         raise ValueError(f"{path}: nothing to save (no volumes)")
-    arrays = {str(k): np.asarray(v, dtype=np.float32) for k, v in volumes.items()}
-    shapes = {a.shape for a in arrays.values()}
+    arrays = {str(k): v if hasattr(v, "shape") and not isinstance(v, np.ndarray) else
+              np.asarray(v, dtype=np.float32) for k, v in volumes.items()}
+    shapes = {tuple(a.shape) for a in arrays.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3:
         raise ValueError(f"{path}: volumes must be 3-D (ny, nz, nx) and of one shape, got {sorted(shapes)}")
     return arrays
+
+
+class VolumeFile:
+    """An open HDF5 result written slab by slab: :meth:`write_slab` as slabs are solved,
+    then :meth:`finish` with the provenance (the layout of the module docstring)."""
+
+    def __init__(self, f: Any, ny: int) -> None:
+        self.f, self.ny = f, ny
+        self.group = f.create_group("volumes", track_order=True)
+
+    def write_slab(self, y0: int, volumes: Mapping[str, np.ndarray]) -> None:
+        """Store slices y0.. of each element's (rows, nz, nx) volume."""
+        for sym, a in volumes.items():
+            a = np.asarray(a, dtype=np.float32)
+            if sym not in self.group:
+                self.group.create_dataset(sym, shape=(self.ny,) + a.shape[1:], dtype=np.float32,
+                                          chunks=(1,) + a.shape[1:], compression="gzip",
+                                          compression_opts=4, fletcher32=True)
+            self.group[sym][y0:y0 + a.shape[0]] = a
+
+    def finish(self, result: Any, *, sources: Sequence[str] = (), voxel_size: float | None = None,
+               inputs: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+        """Root attributes, angles, costs and inputs from ``result`` (a TomoResult or any
+        object with its params, costs, angles, elements, elapsed, iterations)."""
+        self.f.attrs.update(_attrs(result, sources, voxel_size, extra))
+        self.f.create_dataset("haadf_angles", data=np.asarray(result.haadf_angles, float))
+        self.f.create_dataset("chem_angles", data=np.asarray(result.chem_angles, float))
+        c = self.f.create_group("costs")
+        for name, curve in (result.costs or {}).items():
+            c.create_dataset(name, data=np.asarray(curve, dtype=np.float64))
+        if inputs:
+            gi = self.f.create_group("inputs", track_order=True)
+            for name, a in inputs.items():
+                gi.create_dataset(str(name), data=np.asarray(a), compression="gzip")
 
 
 def save_tomo_result(path: str | os.PathLike, result: Any, *, sources: Sequence[str] = (),
@@ -101,24 +138,12 @@ def save_tomo_result(path: str | os.PathLike, result: Any, *, sources: Sequence[
 
     path = Path(path)
     arrays = _check_volumes(path, result.volumes)
-    attrs = _attrs(result, sources, voxel_size, extra)
 
     def write_to(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
-            f.attrs.update(attrs)
-            g = f.create_group("volumes", track_order=True)
-            for sym, a in arrays.items():
-                g.create_dataset(sym, data=a, chunks=(1,) + a.shape[1:], compression="gzip",
-                                 compression_opts=4, fletcher32=True)
-            f.create_dataset("haadf_angles", data=np.asarray(result.haadf_angles, float))
-            f.create_dataset("chem_angles", data=np.asarray(result.chem_angles, float))
-            c = f.create_group("costs")
-            for name, curve in (result.costs or {}).items():
-                c.create_dataset(name, data=np.asarray(curve, dtype=np.float64))
-            if inputs:
-                gi = f.create_group("inputs", track_order=True)
-                for name, a in inputs.items():
-                    gi.create_dataset(str(name), data=np.asarray(a), compression="gzip")
+            out = VolumeFile(f, next(iter(arrays.values())).shape[0])
+            out.write_slab(0, arrays)
+            out.finish(result, sources=sources, voxel_size=voxel_size, inputs=inputs, extra=extra)
 
     return atomic_write_file(path, overwrite, write_to)
 
@@ -127,8 +152,9 @@ def save_volumes(folder: str | os.PathLike, stem: str, volumes: Mapping[str, Any
                  voxel_size: float | None = None, info: Mapping[str, Any] | None = None,
                  overwrite: bool = False) -> list[Path]:
     """One ``<stem>_<El>.mrc`` (fmt 'mrc') or ``.tif`` (fmt 'tiff') per element volume
-    (ny, nz, nx); ``voxel_size`` in nm; ``info`` (JSON-able) is stored as provenance.
-    Checks every target first: nothing is written when one exists and not ``overwrite``."""
+    (ny, nz, nx; arrays or h5py datasets, read slab by slab); ``voxel_size`` in nm; ``info``
+    (JSON-able) is stored as provenance. Checks every target first: nothing is written when
+    one exists and not ``overwrite``."""
     folder = Path(folder)
     arrays = _check_volumes(folder / stem, volumes)
     ext = {"mrc": ".mrc", "tiff": ".tif", "tif": ".tif"}.get(fmt)
@@ -140,36 +166,41 @@ def save_volumes(folder: str | os.PathLike, stem: str, volumes: Mapping[str, Any
         raise FileExistsError(f"{taken[0]} already exists; refusing to overwrite it "
                               "(choose another name or pass overwrite=True)")
     text = json.dumps({MARKER: FORMAT_VERSION, "fusedem_version": _version(), **dict(info or {})})
-    written = []
-    for sym, target in targets.items():
-        writer = _write_mrc if ext == ".mrc" else _write_tiff
-        written.append(atomic_write_file(target, overwrite, lambda tmp, a=arrays[sym], s=sym:
-                                         writer(tmp, a, voxel_size, s, text)))
-    return written
+    writer = _write_mrc if ext == ".mrc" else _write_tiff
+    return [atomic_write_file(target, overwrite, lambda tmp, a=arrays[sym], s=sym:
+                              writer(tmp, a, voxel_size, s, text))
+            for sym, target in targets.items()]
 
 
-def _write_mrc(tmp: Path, volume: np.ndarray, voxel_size: float | None, sym: str, text: str) -> None:
+_ROWS = 16  #: slices copied at a time from a volume on disk
+
+
+def _write_mrc(tmp: Path, volume: Any, voxel_size: float | None, sym: str, text: str) -> None:
     import mrcfile
 
-    with mrcfile.new(tmp, overwrite=True) as m:
-        m.set_data(volume)
+    with mrcfile.new_mmap(tmp, shape=tuple(volume.shape), mrc_mode=2, overwrite=True) as m:
+        for y in range(0, volume.shape[0], _ROWS):
+            m.data[y:y + _ROWS] = volume[y:y + _ROWS]
+        m.update_header_from_data()
+        m.update_header_stats()
         if voxel_size:
             m.voxel_size = float(voxel_size) * 10.0  # nm -> Å
-        labels = [f"{MARKER} {_version()} element {sym}", "axes: sections y (tilt axis), rows z, cols x",
-                  text[:80]]
-        for label in labels:
+        for label in (f"{MARKER} {_version()} element {sym}",
+                      "axes: sections y (tilt axis), rows z, columns x", text):
             m.add_label(label[:80])
 
 
-def _write_tiff(tmp: Path, volume: np.ndarray, voxel_size: float | None, sym: str, text: str) -> None:
+def _write_tiff(tmp: Path, volume: Any, voxel_size: float | None, sym: str, text: str) -> None:
     import tifffile
 
-    md: dict[str, Any] = {"axes": "ZYX", "Info": text, "Labels": [f"{sym} y={i}" for i in range(volume.shape[0])]}
+    md: dict[str, Any] = {"axes": "ZYX", "Info": text}
     kw: dict[str, Any] = {}
     if voxel_size:
         md.update(unit="nm", spacing=float(voxel_size))
         kw["resolution"] = (1.0 / voxel_size, 1.0 / voxel_size)
-    tifffile.imwrite(tmp, volume, imagej=True, metadata=md, **kw)
+    pages = (np.asarray(volume[y], dtype=np.float32) for y in range(volume.shape[0]))
+    tifffile.imwrite(tmp, pages, shape=tuple(volume.shape), dtype=np.float32, imagej=True,
+                     metadata=md, **kw)
 
 
 def _json(v: Any) -> Any:
