@@ -49,15 +49,33 @@ def _rows(series: Any, lo: int, hi: int) -> tuple[np.ndarray, dict[str, np.ndarr
     return series.haadf[:, lo:hi], {k: v[:, lo:hi] for k, v in series.maps.items()}
 
 
-def _solve_slab(series: Any, lo: int, hi: int, params: Any, bar: Any) -> Any:
+def whole_series_ranges(series: Any) -> dict[str, Any] | None:
+    """The normalisation of the whole series, given to every slab so that all slabs share it
+    (a slab normalised by its own maximum would come out on another scale: seams). None when
+    the solver takes no ``input_ranges`` (then each slab is normalised on its own)."""
+    import inspect
+
+    from .. import tomo
+
+    if "input_ranges" not in inspect.signature(tomo.iterate_tilt_series).parameters:
+        return None
+    if hasattr(tomo, "input_ranges"):
+        return tomo.input_ranges(series.haadf, series.maps)
+    return {"HAADF": (float(series.haadf.min()), float(series.haadf.max())),
+            **{el: (0.0, float(m.max())) for el, m in series.maps.items()}}
+
+
+def _solve_slab(series: Any, lo: int, hi: int, params: Any, bar: Any,
+                ranges: dict[str, Any] | None) -> Any:
     """Run the solver on slices [lo, hi), advancing ``bar`` per outer iteration; the final
     state (volumes (hi − lo, nz, nx) per element)."""
     from ..tomo import iterate_tilt_series
 
     haadf, maps = _rows(series, lo, hi)
     last, shown = None, 0
+    kw = {} if ranges is None else {"input_ranges": ranges}
     for state in iterate_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles,
-                                     params=params, every=1):
+                                     params=params, every=1, **kw):
         bar.update(state.iteration - shown)
         shown = state.iteration
         if state.volumes is not None:
@@ -97,13 +115,14 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
         params, autotune = _choose_params(series, run, ranges)
     totals = SlabTotals(params, series.haadf_angles, series.chem_angles, autotune=autotune)
     t0 = time.perf_counter()
+    norm = whole_series_ranges(series) if len(ranges) > 1 else None
 
     def write_to(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f, bar_for(run, len(ranges) * params.n_iter) as bar:
             out = VolumeFile(f, ny)
             for a, b, lo, hi in ranges:
                 bar.set_postfix_str(f"slices {a}:{b} of {ny}", refresh=True)
-                state = _solve_slab(series, lo, hi, params, bar)
+                state = _solve_slab(series, lo, hi, params, bar, norm)
                 out.write_slab(a, {k: v[a - lo:b - lo] for k, v in state.volumes.items()})
                 totals.add_costs(state.costs)
                 totals.iterations = state.iteration
@@ -116,6 +135,8 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
             out.finish(totals, sources=[str(series.source)], voxel_size=series.pixel_size,
                        extra={"input_digest": digest, "settings": settings, "region": region,
                               "slabs": [list(r) for r in ranges],
+                              "slab_normalisation": "whole series" if norm or len(ranges) == 1
+                              else "per slab (the solver takes no input_ranges)",
                               "costs_note": "summed over slabs; margin slices counted in each"})
 
     atomic_write_file(outputs[0], True, write_to)
