@@ -32,6 +32,10 @@ def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]
     """Write the fused layers among ``layer_data`` to ``path``; returns [path] or [] on failure."""
     from napari.utils.notifications import show_error, show_info
 
+    from ._tomo_writer import is_volume, write_volumes
+
+    if any(is_volume(m) for _, m, _ in layer_data):  # fused volumes: the tomography writer
+        return write_volumes(path, layer_data)
     fused = [(d, m) for d, m, t in layer_data if t == "image" and _is_fused(m)]
     model = next((d for d, m, t in layer_data if _fmeta(m).get("role") == "haadf_model"), None)
     if not fused:
