@@ -280,3 +280,23 @@ def test_mrc_and_tiff_volumes_for_fiji_and_chimerax(tmp_path):
         save_volumes(tmp_path, "new", res.volumes, "tiff")
     assert not (tmp_path / "new_Au.tif").exists()
     assert (tmp_path / "new_Fe.tif").read_bytes() == b"user data"
+
+
+def test_real_velox_files_one_per_tilt(tmp_path):
+    """Real instrument files (shared vendor data, where present): stage tilt from Velox's
+    Stage.AlphaTilt (radians), or the user's angles; maps and HAADF stacked per tilt."""
+    import shutil
+
+    from shared_data import VENDOR
+
+    src = VENDOR / "velox_SI_16x16_maps_C_Ca_O_Cu.emd"
+    if not src.is_file():
+        pytest.skip(f"vendor test files not present ({VENDOR})")
+    for i in range(3):
+        shutil.copy(src, tmp_path / f"tilt{i}.emd")
+    s = load_tilt_series(tmp_path)
+    assert s.haadf.shape == (3, 16, 16) and set(s.maps) == {"C", "Ca", "O", "Cu"}
+    np.testing.assert_allclose(s.haadf_angles, np.degrees(8.9243432770017006e-05))
+    s = load_tilt_series(tmp_path, angles=[-30, 0, 30], elements=["Cu", "O"])
+    np.testing.assert_allclose(s.chem_angles, [-30, 0, 30])
+    assert list(s.maps) == ["Cu", "O"] and s.maps["Cu"].shape == (3, 16, 16)

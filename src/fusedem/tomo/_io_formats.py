@@ -286,6 +286,23 @@ def stage_tilt(layers: list) -> float | None:
     return None
 
 
+def velox_alpha_tilt(path: Path) -> float | None:
+    """A Velox .emd file's stage alpha tilt in degrees (``Stage.AlphaTilt`` of its original
+    metadata, stored in radians), None when absent or not a Velox file."""
+    if path.suffix.lower() != ".emd":
+        return None
+    try:
+        from rsciio.emd import file_reader
+
+        for sig in file_reader(str(path), lazy=True):
+            alpha = ((sig.get("original_metadata") or {}).get("Stage") or {}).get("AlphaTilt")
+            if alpha is not None:
+                return float(np.degrees(float(alpha)))
+    except Exception:  # unreadable metadata: the angle must then be given
+        return None
+    return None
+
+
 def _read_per_tilt(folder: Path, files: list[Path], elements: list[str] | None,
                    extraction: dict | None, user_angles: np.ndarray | None) -> RawSeries:
     from ..io import extract_element_layers, load
@@ -301,7 +318,8 @@ def _read_per_tilt(folder: Path, files: list[Path], elements: list[str] | None,
         if elements and any(e not in maps for e in elements) and ds.spectrum_images:
             maps = {ly.element: ly.data for ly in
                     extract_element_layers(ds, elements, **(extraction or {}))}
-        angle = float(user_angles[i]) if user_angles is not None else stage_tilt(ds.layers)
+        angle = (float(user_angles[i]) if user_angles is not None else
+                 stage_tilt(ds.layers) if stage_tilt(ds.layers) is not None else velox_alpha_tilt(f))
         if angle is None:
             raise ReadError(f"{f}: no stage tilt in its metadata; give the angles of all "
                             "files (e.g. --angles FILE, one per file in name order)")
