@@ -78,6 +78,13 @@ def test_run_streams_volumes_in_3d_and_saves(viewer, widget, qtbot, tmp_path):
     back = load_tomo_result(written[0])
     np.testing.assert_allclose(back.volumes["Fe"], viewer.layers["fused Fe"].data)
     assert back.metadata["voxel_size"] == 0.5 and len(back.haadf_angles) == 15
+    reopened = viewer.open(written[0], plugin="fusedem")
+    assert [ly.name for ly in reopened] == ["fused Au [1]", "fused Fe [1]"]
+    np.testing.assert_allclose(reopened[0].data, viewer.layers["fused Au"].data)
+    assert reopened[0].metadata["fusedem"]["role"] == "volume" and reopened[0].rendering == "attenuated_mip"
+    assert reopened[1].translate[0] == pytest.approx(4 * 0.5)
+    viewer.layers.selection.clear()
+    viewer.layers.selection.update(vols)
     mrcs = viewer.layers.save(str(tmp_path / "vol.mrc"), selected=True, plugin="fusedem")
     assert sorted(Path(p).name for p in mrcs) == ["vol_Au.mrc", "vol_Fe.mrc"]
     assert viewer.layers.save(str(tmp_path / "vol.h5"), selected=True, plugin="fusedem") == []

@@ -23,7 +23,9 @@ def tilt_layer_data(series: Any) -> list[LayerDataTuple]:
     """Layer data tuples of a :class:`fusedem.tomo.io.TiltSeries` (HAADF first)."""
     px = series.pixel_size or 1.0
     unit = "nm" if series.pixel_size else "pixel"
-    common = {"scale": (1.0, px, px), "units": ("pixel", unit, unit)}
+    # the tilt axis is an index; it carries the spatial unit only because napari wants one
+    # unit per viewer axis, shared with the volumes (ny, nz, nx) the panel adds
+    common = {"scale": (1.0, px, px), "units": (unit, unit, unit)}
     base = {"source": series.source, "tilt_axis": "y", "pixel_size_nm": series.pixel_size,
             "notes": list(series.notes)}
     out: list[LayerDataTuple] = [(series.haadf, {
@@ -67,14 +69,40 @@ def angles_text(angles: Any) -> str:
     return text
 
 
+def volume_layer_data(saved: Any, source: str) -> list[LayerDataTuple]:
+    """Layer data tuples of a saved result (:func:`fusedem.tomo.io.load_tomo_result`): one
+    3-D ``fused <El>`` layer per element, drawn as in the panel."""
+    md = saved.metadata
+    px = float(md.get("voxel_size") or 0.0) or None
+    unit = "nm" if px else "pixel"
+    region = md.get("region") or {}
+    y0 = (region.get("slices") or [0])[0]
+    x0 = (region.get("crop") or region.get("columns") or [0])[0]
+    s = px or 1.0
+    common = {"params": saved.params, "costs": {k: v.tolist() for k, v in saved.costs.items()},
+              "haadf_angles": saved.haadf_angles.tolist(), "chem_angles": saved.chem_angles.tolist(),
+              "region": region, "voxel_size_nm": px, "sources": md.get("sources", []),
+              "source": source, "role": "volume"}
+    elements = md.get("elements") or {}
+    return [(vol, {"name": f"fused {el}", "scale": (s, s, s), "units": (unit,) * 3,
+                   "translate": (y0 * s, 0.0, x0 * s), "colormap": element_colormap(el, i),
+                   "blending": "additive", "rendering": "attenuated_mip",
+                   "contrast_limits": contrast_limits(vol),
+                   "metadata": {"fusedem": {**common, "element": el, "Z": elements.get(el)}}},
+             "image") for i, (el, vol) in enumerate(saved.volumes.items())]
+
+
 def read_tilt_series_layers(path: str) -> list[tuple]:
     """Reader function: the tilt series at ``path`` as layers; notify and ``[(None,)]`` on failure."""
     from napari.utils.notifications import show_error, show_info
 
-    from ..tomo.io import load_tilt_series
+    from ..tomo._io_results import is_tomo_result
+    from ..tomo.io import load_tilt_series, load_tomo_result
     from ._reader import reason_first
 
     try:
+        if is_tomo_result(path):
+            return volume_layer_data(load_tomo_result(path), str(path))
         series = load_tilt_series(path)
     except Exception as exc:  # a bad file never crashes the viewer
         show_error(reason_first(str(exc) if isinstance(exc, ValueError)
@@ -91,4 +119,7 @@ def get_tilt_series_reader(path: Any) -> Any:
 
     if not isinstance(path, str):
         path = path[0] if len(path) == 1 else None
-    return read_tilt_series_layers if path is not None and sniff_tilt_series(path) else None
+    from ..tomo._io_results import is_tomo_result
+
+    ok = path is not None and (sniff_tilt_series(path) or is_tomo_result(path))
+    return read_tilt_series_layers if ok else None
