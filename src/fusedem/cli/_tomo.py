@@ -27,7 +27,6 @@ from ..io._dataset import ReadError
 from ._config import UsageError, params_toml, read_config, resolve_params, write_text_atomic
 from ._notes import collected
 from ._outputs import claim, input_digest, written_by_fusedem
-from ._progress import progress
 
 PARAMS_FILE = "fusedem_tomo_params.toml"
 TOP_KEYS = ("elements", "slices", "crop", "format", "auto", "angles", "haadf_angles",
@@ -248,8 +247,3 @@ def _run(run: TomoRun) -> tuple[str, str]:
                       run.toml + "\n[chosen]\n" + "\n".join(
                           f"{k} = {json.dumps(v)}" for k, v in info["chosen"].items()) + "\n")
     return "done", info["summary"]
-
-
-def bar_for(run: TomoRun, total: int):
-    """The progress bar of a run (silent with -q)."""
-    return progress(total=total, desc="fusing slabs", unit="it", quiet=run.quiet)

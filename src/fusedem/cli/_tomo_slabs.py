@@ -3,6 +3,9 @@
 A slab keeps slices [a, b) and is solved on [a − margin, b + margin) (clipped to the
 volume): the margin slices give TV₃ the neighbours it couples to and are dropped. Memory
 is the input tilt series plus one slab's solver state, whatever the volume's height.
+The middle slab is solved first: its parameters (chosen there with --auto) and its
+normalisation gains are used for every slab (each solver call normalises by its own
+gains; the volumes are rescaled to the middle slab's, so the slabs share one scale).
 """
 from __future__ import annotations
 
@@ -49,51 +52,22 @@ def _rows(series: Any, lo: int, hi: int) -> tuple[np.ndarray, dict[str, np.ndarr
     return series.haadf[:, lo:hi], {k: v[:, lo:hi] for k, v in series.maps.items()}
 
 
-def whole_series_ranges(series: Any) -> dict[str, Any] | None:
-    """The normalisation of the whole series, given to every slab so that all slabs share it
-    (a slab normalised by its own maximum would come out on another scale: seams). None when
-    the solver takes no ``input_ranges`` (then each slab is normalised on its own)."""
-    import inspect
-
-    from .. import tomo
-
-    if "input_ranges" not in inspect.signature(tomo.iterate_tilt_series).parameters:
-        return None
-    if hasattr(tomo, "input_ranges"):
-        return tomo.input_ranges(series.haadf, series.maps)
-    return {"HAADF": (float(series.haadf.min()), float(series.haadf.max())),
-            **{el: (0.0, float(m.max())) for el, m in series.maps.items()}}
-
-
-def _solve_slab(series: Any, lo: int, hi: int, params: Any, bar: Any,
-                ranges: dict[str, Any] | None) -> Any:
-    """Run the solver on slices [lo, hi), advancing ``bar`` per outer iteration; the final
-    state (volumes (hi − lo, nz, nx) per element)."""
-    from ..tomo import iterate_tilt_series
-
-    haadf, maps = _rows(series, lo, hi)
-    last, shown = None, 0
-    kw = {} if ranges is None else {"input_ranges": ranges}
-    for state in iterate_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles,
-                                     params=params, every=1, **kw):
-        bar.update(state.iteration - shown)
-        shown = state.iteration
-        if state.volumes is not None:
-            last = state
-    if last is None:
-        raise RuntimeError("the solver ended without returning volumes")
-    return last
-
-
-def _choose_params(series: Any, run: Any, ranges: list) -> tuple[Any, Any]:
-    """--auto: the parameters chosen on the middle slab (used for every slab, so that the
-    slabs agree) and the solver's record of the choice."""
+def _solve_slab(series: Any, lo: int, hi: int, params: Any) -> Any:
+    """The solver's result on slices [lo, hi) (volumes (hi − lo, nz, nx) per element);
+    ``params`` 'auto' chooses them from these slices first."""
     from ..tomo import fuse_tilt_series
 
-    a, b, lo, hi = ranges[len(ranges) // 2]
     haadf, maps = _rows(series, lo, hi)
-    res = fuse_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles, params="auto")
-    return res.params, res.autotune
+    return fuse_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles, params=params)
+
+
+def common_units(result: Any, ref_scales: dict[str, float]) -> dict[str, np.ndarray]:
+    """A slab's volumes in the reference slab's units. The solver normalises each call by
+    its own gains (counts per voxel = volume × scale), so slabs would differ by a factor:
+    volume × scale_slab / scale_ref puts them all on the reference's scale."""
+    scales = getattr(result, "scales", None) or {}
+    return {el: v * np.float32(scales.get(el, 1.0) / ref_scales.get(el, 1.0)) if scales else v
+            for el, v in result.volumes.items()}
 
 
 def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
@@ -103,43 +77,53 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
     import h5py
 
     from ..tomo._io_results import VolumeFile, save_volumes
-    from ._tomo import bar_for
+    from ._progress import progress
 
     ny = series.detector_shape[0]
     ranges = slab_ranges(ny, run.slab, run.margin)
-    params, autotune = run.params, None
-    if run.auto:
-        if not run.quiet:
-            print(f"choosing the parameters on slices {ranges[len(ranges) // 2][2]}:"
-                  f"{ranges[len(ranges) // 2][3]} (--auto)…", flush=True)
-        params, autotune = _choose_params(series, run, ranges)
-    totals = SlabTotals(params, series.haadf_angles, series.chem_angles, autotune=autotune)
+    mid = len(ranges) // 2
+    order = [mid] + [i for i in range(len(ranges)) if i != mid]  # the reference slab first
+    if run.auto and not run.quiet:
+        print(f"choosing the parameters on slices {ranges[mid][2]}:{ranges[mid][3]} "
+              "(--auto; then used for every slab)…", flush=True)
     t0 = time.perf_counter()
-    norm = whole_series_ranges(series) if len(ranges) > 1 else None
 
     def write_to(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f, bar_for(run, len(ranges) * params.n_iter) as bar:
-            out = VolumeFile(f, ny)
-            for a, b, lo, hi in ranges:
-                bar.set_postfix_str(f"slices {a}:{b} of {ny}", refresh=True)
-                state = _solve_slab(series, lo, hi, params, bar, norm)
-                out.write_slab(a, {k: v[a - lo:b - lo] for k, v in state.volumes.items()})
-                totals.add_costs(state.costs)
-                totals.iterations = state.iteration
-            totals.elapsed = time.perf_counter() - t0
-            from ..elements import atomic_number
+        from ..elements import atomic_number
 
+        with h5py.File(tmp, "w") as f, progress(total=len(ranges), desc="fusing", unit="slab",
+                                                 quiet=run.quiet) as bar:
+            out = VolumeFile(f, ny)
+            params, ref, totals = ("auto" if run.auto else run.params), {}, None
+            for i in order:
+                a, b, lo, hi = ranges[i]
+                bar.set_postfix_str(f"slices {a}:{b} of {ny}", refresh=True)
+                res = _solve_slab(series, lo, hi, params)
+                if totals is None:  # the reference slab: its parameters and units for all
+                    params, ref = res.params, dict(getattr(res, "scales", None) or {})
+                    totals = SlabTotals(params, series.haadf_angles, series.chem_angles,
+                                        autotune=res.autotune)
+                out.write_slab(a, {k: v[a - lo:b - lo] for k, v in common_units(res, ref).items()})
+                totals.add_costs(res.costs)
+                totals.iterations = res.iterations
+                bar.update(1)
+            totals.elapsed = time.perf_counter() - t0
             totals.elements = {el: atomic_number(el) for el in series.maps}
             region = {"slices": list(run.slices) if run.slices else None,
                       "crop": list(run.crop) if run.crop else None}
             out.finish(totals, sources=[str(series.source)], voxel_size=series.pixel_size,
                        extra={"input_digest": digest, "settings": settings, "region": region,
-                              "slabs": [list(r) for r in ranges],
-                              "slab_normalisation": "whole series" if norm or len(ranges) == 1
-                              else "per slab (the solver takes no input_ranges)",
+                              "slabs": [list(r) for r in ranges], "scales": ref,
+                              "units_note": "normalised: counts per voxel = volume x scales[El] "
+                              f"(the gains of slab {ranges[mid][0]}:{ranges[mid][1]}, all slabs "
+                              "rescaled to them)",
                               "costs_note": "summed over slabs; margin slices counted in each"})
+        held["totals"] = totals
 
+    held: dict[str, Any] = {}
     atomic_write_file(outputs[0], True, write_to)
+    totals = held["totals"]
+    params = totals.params
     if len(outputs) > 1:
         info = {"source": str(series.source), "params": params.to_dict(), "result": outputs[0].name}
         with h5py.File(outputs[0], "r") as f:
@@ -152,7 +136,7 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
                f"{series.haadf.shape[0]} HAADF + {series.chem_angles.size} chemical tilts, "
                f"{len(ranges)} slab(s), {totals.elapsed:.1f} s")
     chosen = None
-    if autotune is not None:
+    if totals.autotune is not None:
         chosen = {k: getattr(params, k) for k in ("lambda_chem", "lambda_tv", "n_iter")}
         summary += f"; chosen {chosen}"
     return {"summary": summary, "chosen": chosen}

@@ -85,10 +85,34 @@ def make_plan(haadf_layer: Any, element_layers: list[Any], slices: tuple[int, in
                     tilt_meta(haadf_layer).get("pixel_size_nm"), sources)
 
 
+@dataclass(frozen=True)
+class ChosenState:
+    """The one state of an Auto run: the fusion with the parameters chosen from the data."""
+
+    iteration: int
+    n_iter: int
+    volumes: dict[str, np.ndarray]
+    costs: dict[str, np.ndarray]
+    elapsed: float
+    params: Any  #: the TomoParams chosen
+    autotune: Any  #: how they were chosen
+
+
+def _auto(plan: TomoPlan) -> Iterator[ChosenState]:
+    from ..tomo import fuse_tilt_series
+
+    res = fuse_tilt_series(plan.haadf, plan.haadf_angles, plan.maps, plan.chem_angles, params="auto")
+    yield ChosenState(res.iterations, res.iterations, res.volumes, res.costs, res.elapsed,
+                      res.params, res.autotune)
+
+
 def start_states(plan: TomoPlan) -> Iterator[Any]:
-    """The solver's generator for ``plan`` (validated by the solver before it starts)."""
+    """The solver's generator for ``plan`` (inputs validated before it returns). With
+    ``params == 'auto'`` one state at the end: the choice runs whole solves first."""
     from ..tomo import iterate_tilt_series
 
+    if isinstance(plan.params, str):
+        return _auto(plan)
     return iterate_tilt_series(plan.haadf, plan.haadf_angles, plan.maps, plan.chem_angles,
                                params=plan.params, every=1, min_interval=MIN_INTERVAL)
 
@@ -110,12 +134,14 @@ def stream(states: Iterator[Any], stop: StopFlag) -> Generator[Any, None, None]:
 
 
 def result_from_state(plan: TomoPlan, state: Any, params: Any, started: float) -> Any:
-    """A :class:`fusedem.tomo.TomoResult` of the last state shown (final or stopped)."""
+    """A :class:`fusedem.tomo.TomoResult` of the last state shown (final or stopped);
+    an Auto run's state brings its chosen ``params`` and ``autotune``."""
     from ..elements import atomic_number
     from ..tomo import TomoResult
 
     return TomoResult(volumes=dict(state.volumes),
-                      costs={k: np.asarray(v) for k, v in state.costs.items()}, params=params,
+                      costs={k: np.asarray(v) for k, v in state.costs.items()},
+                      params=getattr(state, "params", params), autotune=getattr(state, "autotune", None),
                       haadf_angles=plan.haadf_angles, chem_angles=plan.chem_angles,
                       elements={el: atomic_number(el) for el in plan.maps},
                       elapsed=state.elapsed or time.perf_counter() - started,

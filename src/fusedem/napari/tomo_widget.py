@@ -19,6 +19,7 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 
+from ..elements import ATOMIC_NUMBERS
 from ._convergence_plot import ConvergencePlot
 from ._fused_layers import FusedLayers
 from ._param_controls import _TIPS
@@ -159,6 +160,11 @@ class TomoWidget(Container):
         return TomoParams().replace(n_iter=int(self.n_iter.value), n_iter_tv=int(self.n_iter_tv.value),
                                     **{k: float(w.value) for k, w in self.fields.items()})
 
+    def _show_params(self, p: Any) -> None:
+        for name, w in self.fields.items():
+            w.value = getattr(p, name)
+        self.n_iter.value, self.n_iter_tv.value = p.n_iter, p.n_iter_tv
+
     def _plan_now(self) -> TomoPlan:
         return make_plan(self.haadf.value, list(self.elements.value or []),
                          (int(self.y0.value), int(self.y1.value)), int(self.crop_width.value),
@@ -219,8 +225,10 @@ class TomoWidget(Container):
         first = self._state is None
         self._state = state
         costs = {k: np.asarray(v) for k, v in state.costs.items()}
-        self.volumes.update(state.volumes, {el: {"Z": None, "costs": costs, "iteration": state.iteration,
-                                                 "n_iter": state.n_iter} for el in state.volumes})
+        self.volumes.update(state.volumes, {el: {
+            "Z": ATOMIC_NUMBERS.get(el), "costs": {k: v.tolist() for k, v in costs.items()},
+            "iteration": state.iteration, "n_iter": state.n_iter, "elapsed": state.elapsed}
+            for el in state.volumes})
         if first:  # the volumes replace the tilt stacks in view
             for layer in self._viewer.layers:
                 if tilt_meta(layer).get("role") in ("haadf_tilts", "element_tilts"):
@@ -254,8 +262,11 @@ class TomoWidget(Container):
             return
         self.volumes.finish()
         self.plot.set_costs(state.costs, force=True)
-        params = plan.params if not isinstance(plan.params, str) else getattr(state, "params", plan.params)
-        self.result = result_from_state(plan, state, params, self._started)
+        self.result = result_from_state(plan, state, plan.params, self._started)
+        if isinstance(plan.params, str):  # Auto: show what it chose, and record it
+            self._show_params(self.result.params)
+            for layer in self.volumes.layers.values():
+                layer.metadata["fusedem"]["params"] = self.result.params.to_dict()
         end = "Done" if state.iteration >= state.n_iter else f"Stopped at iteration {state.iteration}"
         self.progress_label.value = (f"{end}: {state.iteration} iterations in "
                                      f"{seconds_text(state.elapsed)} on {plan.describe()}. "
