@@ -3,13 +3,12 @@ worker thread drives, and its result; no Qt here."""
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._run_controller import StopFlag
 from ._tomo_layers import is_tilt_layer, tilt_meta
 
 #: Seconds between two volumes sent to the viewer (3-D frames cost more to draw than 2-D).
@@ -115,22 +114,6 @@ def start_states(plan: TomoPlan) -> Iterator[Any]:
         return _auto(plan)
     return iterate_tilt_series(plan.haadf, plan.haadf_angles, plan.maps, plan.chem_angles,
                                params=plan.params, every=1, min_interval=MIN_INTERVAL)
-
-
-def stream(states: Iterator[Any], stop: StopFlag) -> Generator[Any, None, None]:
-    """Worker thread: forward states that carry volumes; end within one outer iteration of
-    ``stop`` (closing the solver's generator)."""
-    try:
-        for state in states:
-            if stop():
-                return
-            if state.volumes is not None:
-                yield state
-    finally:
-        close = getattr(states, "close", None)
-        if close is not None:
-            close()
-        stop.ended.set()
 
 
 def result_from_state(plan: TomoPlan, state: Any, params: Any, started: float) -> Any:

@@ -22,7 +22,9 @@ def is_volume(meta: dict[str, Any]) -> bool:
 
 def write_volumes(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]:
     """Write the volume layers among ``layer_data``; returns the paths written ([] on failure)."""
-    from napari.utils.notifications import show_error, show_info
+    from napari.utils.notifications import show_error
+
+    from ._writer import saved_or_notified
 
     vols = [(d, m) for d, m, t in layer_data if t == "image" and is_volume(m)]
     if not vols:
@@ -35,27 +37,22 @@ def write_volumes(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[st
     p = Path(path)
     suffix = p.suffix.lower()
     info = {k: first.get(k) for k in ("params", "sources", "region", "haadf_angles", "chem_angles")}
-    try:
-        if suffix in (".h5", ".hdf5"):
-            result = SimpleNamespace(
-                volumes=volumes, costs=first.get("costs") or {}, params=first.get("params") or {},
-                haadf_angles=first.get("haadf_angles") or [], chem_angles=first.get("chem_angles") or [],
-                elements={el: _fmeta(m).get("Z") for el, (_, m) in zip(volumes, vols)},
-                elapsed=float(first.get("elapsed") or 0.0), iterations=int(first.get("iteration") or 0),
-                autotune=None)
-            written = [save_tomo_result(p, result, sources=first.get("sources") or (), voxel_size=voxel,
-                                        extra={"region": first.get("region")})]
-        elif suffix in (".mrc", ".tif", ".tiff"):
-            written = save_volumes(p.parent, p.stem, volumes, "mrc" if suffix == ".mrc" else "tiff",
-                                   voxel_size=voxel, info=info)
-        else:
-            show_error(f"fusedem: cannot save volumes as {suffix!r}; use .h5, .mrc or .tif")
-            return []
-    except FileExistsError as exc:
-        show_error(f"fusedem: {exc}")
+    if suffix in (".h5", ".hdf5"):
+        result = SimpleNamespace(
+            volumes=volumes, costs=first.get("costs") or {}, params=first.get("params") or {},
+            haadf_angles=first.get("haadf_angles") or [], chem_angles=first.get("chem_angles") or [],
+            elements={el: _fmeta(m).get("Z") for el, (_, m) in zip(volumes, vols)},
+            elapsed=float(first.get("elapsed") or 0.0), iterations=int(first.get("iteration") or 0),
+            autotune=None)
+
+        def save() -> list:
+            return [save_tomo_result(p, result, sources=first.get("sources") or (),
+                                     voxel_size=voxel, extra={"region": first.get("region")})]
+    elif suffix in (".mrc", ".tif", ".tiff"):
+        def save() -> list:
+            return save_volumes(p.parent, p.stem, volumes, "mrc" if suffix == ".mrc" else "tiff",
+                                voxel_size=voxel, info=info)
+    else:
+        show_error(f"fusedem: cannot save volumes as {suffix!r}; use .h5, .mrc or .tif")
         return []
-    except (OSError, ValueError) as exc:
-        show_error(f"fusedem could not save {path}: {exc}")
-        return []
-    show_info(f"fusedem: saved {len(volumes)} volume(s) to {', '.join(str(w) for w in written)}")
-    return [str(w) for w in written]
+    return saved_or_notified(path, f"{len(volumes)} volume(s)", save)

@@ -30,7 +30,7 @@ def _is_fused(meta: dict[str, Any]) -> bool:
 
 def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]:
     """Write the fused layers among ``layer_data`` to ``path``; returns [path] or [] on failure."""
-    from napari.utils.notifications import show_error, show_info
+    from napari.utils.notifications import show_error
 
     from ._tomo_writer import is_volume, write_volumes
 
@@ -58,16 +58,25 @@ def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]
     translate = [float(t) for t in meta0.get("translate", (0.0, 0.0))][-2:]
     extra = {k: first[k] for k in ("iterations", "elapsed", "input_ranges", "autotune")
              if first.get(k) is not None}
+    return saved_or_notified(path, f"{len(maps)} fused maps", lambda: save_maps(
+        path, maps, haadf_model=model, costs=first.get("costs"), params=first.get("params"),
+        elements=elements, weights=weights, inputs=first.get("inputs"),
+        sources=first.get("sources") or (), scale=scale, units=units, translate=translate,
+        extra=extra))
+
+
+def saved_or_notified(path: str, what: str, save: Any) -> list[str]:
+    """Run ``save()`` (returning the paths written) and tell the user how it went; [] when
+    it failed (an existing file is never replaced: FileExistsError)."""
+    from napari.utils.notifications import show_error, show_info
+
     try:
-        written = save_maps(path, maps, haadf_model=model, costs=first.get("costs"),
-                            params=first.get("params"), elements=elements, weights=weights,
-                            inputs=first.get("inputs"), sources=first.get("sources") or (),
-                            scale=scale, units=units, translate=translate, extra=extra)
+        written = save()
     except FileExistsError as exc:
         show_error(f"fusedem: {exc}")
         return []
     except (OSError, ValueError) as exc:
         show_error(f"fusedem could not save {path}: {exc}")
         return []
-    show_info(f"fusedem: saved {len(maps)} fused maps to {written[0]}")
-    return [str(p) for p in written]
+    show_info(f"fusedem: saved {what} to {', '.join(str(w) for w in written)}")
+    return [str(w) for w in written]

@@ -23,9 +23,9 @@ from ..elements import ATOMIC_NUMBERS
 from ._convergence_plot import ConvergencePlot
 from ._fused_layers import FusedLayers
 from ._param_controls import _TIPS
-from ._run_controller import StopFlag
+from ._run_controller import StopFlag, stream
 from ._tomo_layers import angles_text, is_tilt_layer, tilt_meta
-from ._tomo_run import TomoPlan, make_plan, result_from_state, start_states, stream
+from ._tomo_run import TomoPlan, make_plan, result_from_state, start_states
 from ._ui import fit_height, scrolled_with_footer, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
@@ -188,7 +188,7 @@ class TomoWidget(Container):
         self._run_id += 1
         self._plan, self._state, self.result = plan, None, None
         self._stop = stop = StopFlag()
-        worker = create_worker(stream, states, stop, _start_thread=False)
+        worker = create_worker(stream, states, stop, "volumes", False, _start_thread=False)
         stop.worker = self._worker = worker
         worker.yielded.connect(partial(self._on_state, self._run_id))
         worker.errored.connect(partial(self._on_error, self._run_id))

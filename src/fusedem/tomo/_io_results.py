@@ -35,6 +35,7 @@ import numpy as np
 
 from ..io._atomic import atomic_write_file
 from ..io._dataset import ReadError
+from ..io._results import _json
 
 FORMAT_VERSION = 1
 MARKER = "fusedem_result_tomo"  #: root attribute of a result; contains the CLI's "fusedem_result"
@@ -201,17 +202,6 @@ def _write_tiff(tmp: Path, volume: Any, voxel_size: float | None, sym: str, text
     pages = (np.asarray(volume[y], dtype=np.float32) for y in range(volume.shape[0]))
     tifffile.imwrite(tmp, pages, shape=tuple(volume.shape), dtype=np.float32, imagej=True,
                      metadata=md, **kw)
-
-
-def _json(v: Any) -> Any:
-    if isinstance(v, bytes):
-        v = v.decode()
-    if isinstance(v, str):
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v)
 
 
 def load_tomo_result(path: str | os.PathLike) -> SavedTomoResult:
