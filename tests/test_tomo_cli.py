@@ -60,15 +60,24 @@ def test_config_file_written_by_a_run_repeats_it(series, tmp_path):
     np.testing.assert_allclose(again.volumes["Fe"], first.volumes["Fe"], rtol=1e-5, atol=1e-6)
 
 
-def test_slabs_with_margins_match_one_slab(series, tmp_path):
-    assert main(["tomo", str(series), "-o", str(tmp_path / "one"), "--slab", "16", *FAST]) == 0
-    assert main(["tomo", str(series), "-o", str(tmp_path / "four"), "--slab", "4", "--margin",
-                 "4", *FAST]) == 0
-    one = load_tomo_result(tmp_path / "one" / "np16_tomo.h5").volumes
-    four = load_tomo_result(tmp_path / "four" / "np16_tomo.h5").volumes
+def test_slabs_with_margins_come_close_to_one_slab(series, tmp_path):
+    """Slabs of 4 slices with 6 margin slices against one solve (measured here: max 1.4 %,
+    RMS 0.3 % of the maximum); without margins the seams are several times larger."""
+    def run(name, *opts):
+        assert main(["tomo", str(series), "-o", str(tmp_path / name), *opts, *FAST]) == 0
+        return load_tomo_result(tmp_path / name / "np16_tomo.h5").volumes
+
+    one = run("one", "--slab", "16")
+    with_margin = run("m6", "--slab", "4", "--margin", "6")
+    without = run("m0", "--slab", "4", "--margin", "0")
+
+    def rms(a, b):
+        return float(np.sqrt(np.mean((a - b) ** 2)) / a.max())
+
     for el in one:
-        err = np.abs(one[el] - four[el]).max() / np.abs(one[el]).max()
-        assert err < 0.02, (el, err)
+        assert np.abs(one[el] - with_margin[el]).max() < 0.03 * one[el].max(), el
+        assert rms(one[el], with_margin[el]) < 0.005, el
+    assert rms(one["Fe"], without["Fe"]) > 3 * rms(one["Fe"], with_margin["Fe"])
 
 
 def test_a_users_file_is_never_replaced(series, tmp_path, capsys):

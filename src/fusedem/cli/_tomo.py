@@ -60,7 +60,7 @@ def add_tomo_parser(sub: Any, epilog: str) -> None:
     p.add_argument("--slab", type=int, metavar="N", help="slices solved at once (default 64; "
                    "memory scales with it)")
     p.add_argument("--margin", type=int, metavar="M", help="extra slices solved on each side of a "
-                   "slab and dropped, for TV's coupling across slab borders (default 4)")
+                   "slab and dropped, for TV's coupling across slab borders (default 8)")
     p.add_argument("--format", metavar="h5[,mrc,tiff]", help="outputs besides the HDF5 result: mrc "
                    "and/or tiff volumes per element (default h5 only)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -128,7 +128,7 @@ def prepare_tomo(args: argparse.Namespace) -> TomoRun:
     if bad:
         raise UsageError(f"--format: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     slab, margin = opt("slab") or 64, opt("margin")
-    margin = 4 if margin is None else margin
+    margin = 8 if margin is None else margin
     if slab < 1 or margin < 0:
         raise UsageError(f"--slab must be >= 1 and --margin >= 0, got {slab} and {margin}")
     outdir = Path(args.output) if args.output else Path(f"{source.stem}_tomo")

@@ -41,11 +41,13 @@ class SlabTotals:
     iterations: int = 0
     autotune: Any = None
 
-    def add_costs(self, costs: dict[str, Any]) -> None:
-        for k, v in costs.items():
-            v = np.asarray(v, dtype=float)
-            old = self.costs.get(k)
-            self.costs[k] = v if old is None or old.shape != v.shape else old + v
+
+def add_costs(total: dict[str, np.ndarray], costs: dict[str, Any]) -> None:
+    """Add one slab's cost curves into ``total`` (curves of another length start over)."""
+    for k, v in costs.items():
+        v = np.asarray(v, dtype=float)
+        old = total.get(k)
+        total[k] = v if old is None or old.shape != v.shape else old + v
 
 
 def _rows(series: Any, lo: int, hi: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -58,7 +60,30 @@ def _solve_slab(series: Any, lo: int, hi: int, params: Any) -> Any:
     from ..tomo import fuse_tilt_series
 
     haadf, maps = _rows(series, lo, hi)
-    return fuse_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles, params=params)
+    present = {el: m for el, m in maps.items() if np.any(m > 0)}
+    if len(present) == len(maps):
+        return fuse_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles, params=params)
+    # an element without counts in these slices (e.g. a particle that ends above them) is
+    # absent here: fuse the others, give it zeros
+    nz = (params.nz if not isinstance(params, str) else None) or haadf.shape[2]
+    zeros = np.zeros((hi - lo, nz, haadf.shape[2]), np.float32)
+    if not present or haadf.max() <= haadf.min():
+        return EmptySlab({el: zeros for el in maps}, params)
+    res = fuse_tilt_series(haadf, series.haadf_angles, present, series.chem_angles, params=params)
+    res.volumes.update({el: zeros for el in maps if el not in present})
+    return res
+
+
+@dataclass
+class EmptySlab:
+    """The result of slices where no element has counts: zero volumes."""
+
+    volumes: dict[str, np.ndarray]
+    params: Any
+    costs: dict[str, np.ndarray] = field(default_factory=dict)
+    iterations: int = 0
+    autotune: Any = None
+    scales: dict[str, float] = field(default_factory=dict)
 
 
 def common_units(result: Any, ref_scales: dict[str, float]) -> dict[str, np.ndarray]:
@@ -94,19 +119,25 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
         with h5py.File(tmp, "w") as f, progress(total=len(ranges), desc="fusing", unit="slab",
                                                  quiet=run.quiet) as bar:
             out = VolumeFile(f, ny)
-            params, ref, totals = ("auto" if run.auto else run.params), {}, None
+            params, ref = ("auto" if run.auto else run.params), {}
+            costs: dict[str, np.ndarray] = {}
+            iterations, autotune = 0, None
             for i in order:
                 a, b, lo, hi = ranges[i]
                 bar.set_postfix_str(f"slices {a}:{b} of {ny}", refresh=True)
                 res = _solve_slab(series, lo, hi, params)
-                if totals is None:  # the reference slab: its parameters and units for all
-                    params, ref = res.params, dict(getattr(res, "scales", None) or {})
-                    totals = SlabTotals(params, series.haadf_angles, series.chem_angles,
-                                        autotune=res.autotune)
-                out.write_slab(a, {k: v[a - lo:b - lo] for k, v in common_units(res, ref).items()})
-                totals.add_costs(res.costs)
-                totals.iterations = res.iterations
+                if isinstance(params, str) and not isinstance(res, EmptySlab):
+                    params, autotune = res.params, res.autotune  # chosen here, used for all
+                # the first slab's gains (the middle one's) set the units of every slab
+                ref.update({el: g for el, g in (getattr(res, "scales", None) or {}).items()
+                            if el not in ref})
+                vols = common_units(res, ref)
+                out.write_slab(a, {el: vols[el][a - lo:b - lo] for el in series.maps})
+                add_costs(costs, res.costs)
+                iterations = max(iterations, res.iterations)
                 bar.update(1)
+            totals = SlabTotals(params, series.haadf_angles, series.chem_angles,
+                                costs=costs, iterations=iterations, autotune=autotune)
             totals.elapsed = time.perf_counter() - t0
             totals.elements = {el: atomic_number(el) for el in series.maps}
             region = {"slices": list(run.slices) if run.slices else None,
