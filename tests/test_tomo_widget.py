@@ -123,9 +123,12 @@ def test_sample_in_3d_screenshot(viewer, qtbot):
     assert widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=180000)
     viewer.dims.ndisplay = 3
-    viewer.camera.angles = (0, -30, 60)
     viewer.reset_view()
+    viewer.camera.angles = (-20, 30, 120)  # oblique: the particles on their C film
     path = SHOTS / "tomo_sample_3d.png"
     viewer.window.screenshot(str(path), canvas_only=False, flash=False)
     assert path.stat().st_size > 10000
-    assert all(viewer.layers[f"fused {el}"].data.shape == (64, 64, 64) for el in widget.result.volumes)
+    for el in widget.result.volumes:
+        layer = viewer.layers[f"fused {el}"]
+        assert layer.data.shape == (64, 64, 64) and layer.rendering == "attenuated_mip"
+        assert layer.contrast_limits[1] == pytest.approx(float(layer.data.max()))

@@ -34,6 +34,13 @@ _FIELDS = (("lambda_chem", "λ chem", 0.0, 1.0, 0.001), ("lambda_tv", "λ TV", 0
            ("gamma", "γ", 1.0, 3.0, 0.05), ("eps", "ε", 0.0001, 1.0, 0.001))
 
 
+def volume_limits(volume: np.ndarray) -> tuple[float, float]:
+    """Display range of a fused volume: 0 (or its minimum) to its maximum. A particle fills
+    a small fraction of a volume, so the robust percentiles used in 2-D would saturate it."""
+    lo, hi = min(0.0, float(np.min(volume))), float(np.max(volume))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
 class TomoWidget(Container):
     """Dock panel that fuses a HAADF and chemical tilt series into element volumes, live."""
 
@@ -45,6 +52,7 @@ class TomoWidget(Container):
                               tooltip="The HAADF tilt series (role 'haadf_tilts').")
         self.elements = Select(label="elements", choices=self._element_choices,
                                tooltip="Element tilt series to fuse (ctrl-click for several).")
+        self.elements.native.setMaximumHeight(90)  # a few rows; it scrolls beyond
         self.angles = text_label()
         self.y0 = SpinBox(label="first slice", min=0, max=100000, tooltip=(
             "First detector row (slice y along the tilt axis) to reconstruct."))
@@ -87,7 +95,7 @@ class TomoWidget(Container):
             self.progress_label])
         super().__init__(labels=False, widgets=[])
         self.scroll = scrolled_with_footer(self, self.body, self.footer, 160)
-        self.volumes = FusedLayers(napari_viewer)
+        self.volumes = FusedLayers(napari_viewer, volume_limits)
         self.result: Any = None
         self._plan: TomoPlan | None = None
         self._state: Any = None
