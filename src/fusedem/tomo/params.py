@@ -19,16 +19,16 @@ class TomoParams:
     chemical data keep their Poisson statistics (a gain only).
     """
 
-    #: Weight of the Poisson term Psi2 relative to the HAADF term.
-    lambda_chem: float = 0.5
+    #: Weight of the Poisson term Psi2 relative to the HAADF term (both normalised, see docs).
+    lambda_chem: float = 30.0
     #: Weight of the 3-D total variation of each element's volume.
-    lambda_tv: float = 0.05
+    lambda_tv: float = 0.1
     #: Z-contrast exponent gamma of the HAADF model sum_i w_i x_i^gamma (1-3).
     gamma: float = 1.6
     #: Background epsilon in Psi2's log(P x + eps), in normalised projection units.
     eps: float = 1e-3
     #: Outer iterations (one gradient step + one TV proximal step each).
-    n_iter: int = 30
+    n_iter: int = 40
     #: FGP inner iterations of each TV proximal step.
     n_iter_tv: int = 3
     #: Channel weights w_i: 'none', 'z', 'z_gamma', 'z_sum' or 'z_gamma_sum'.

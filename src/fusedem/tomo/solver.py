@@ -21,6 +21,10 @@ from .problem import Problem, build
 
 COST_NAMES = ("haadf", "chem", "tv")
 MAX_HALVINGS = 30
+#: Steps grow by this factor after each accepted step (and halve on a failed test),
+#: up to STEP_GROWTH_CAP times the initial estimate.
+STEP_GROWTH = 1.25
+STEP_GROWTH_CAP = 64.0
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,8 @@ def run(pb: Problem, p: TomoParams, every: int = 1, min_interval: float = 0.0,
                                 {c: hist[:k, i].copy() for i, c in enumerate(COST_NAMES)}, now - t0)
             if k == p.n_iter:
                 return
+        if bound is not None and halvings == 0:
+            st.tau = np.minimum(st.tau * STEP_GROWTH, STEP_GROWTH_CAP * pb.tau0)
         f_old, halvings = f, 0
         st.step(rh, q)
         bound = st.model_bound(f_old)
