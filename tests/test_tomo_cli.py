@@ -136,3 +136,15 @@ def test_angles_file_for_an_mrc_folder(tmp_path):
     np.testing.assert_allclose(res.chem_angles, ha)
     with h5py.File(tmp_path / "o" / "stacks_tomo.h5") as f:
         assert f["volumes"]["Au"].chunks[0] == 1  # one chunk per slice: slab writes stay cheap
+
+
+def test_auto_chooses_on_the_middle_slab_or_says_it_cannot(series, tmp_path, capsys):
+    from fusedem.cli._tomo import auto_available
+
+    code = main(["tomo", str(series), "-o", str(tmp_path / "a"), "--auto", "--slab", "8", "-q"])
+    if not auto_available():
+        assert code == 2 and "no automatic parameter choice" in capsys.readouterr().err
+        return
+    assert code == 0
+    res = load_tomo_result(tmp_path / "a" / "np16_tomo.h5")
+    assert res.metadata.get("autotune") and "[chosen]" in (tmp_path / "a" / "fusedem_tomo_params.toml").read_text()

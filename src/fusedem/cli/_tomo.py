@@ -69,6 +69,13 @@ def add_tomo_parser(sub: Any, epilog: str) -> None:
     add_param_options(p, TomoParams, PARAMS_FILE)
 
 
+def auto_available() -> bool:
+    """Whether fusedem.tomo can choose the parameters from the data (params='auto')."""
+    import importlib.util
+
+    return importlib.util.find_spec("fusedem.tomo.autotune") is not None
+
+
 def _range(text: Any, what: str) -> tuple[int, int] | None:
     if text is None or text == "":
         return None
@@ -136,6 +143,9 @@ def prepare_tomo(args: argparse.Namespace) -> TomoRun:
         raise UsageError(f"{outdir}: exists and is not a folder")
     elements = opt("elements")
     auto = bool(opt("auto"))
+    if auto and not auto_available():
+        raise UsageError("--auto: this fusedem build has no automatic parameter choice for "
+                         "tomography yet (fusedem.tomo.autotune); give the parameters")
     angles = {k: opt(k) for k in ("angles", "haadf_angles", "chem_angles")}
     slices, crop = _range(opt("slices"), "slices"), _range(opt("crop"), "crop")
     command = [f"command: fusedem {' '.join(map(str, args.argv))}"] if getattr(args, "argv", None) else []

@@ -73,6 +73,11 @@ class TomoWidget(Container):
                                  tooltip=_TIPS["n_iter_tv"])
         self.auto = CheckBox(text="Auto (choose λ chem, λ TV, iterations from the data)",
                              tooltip="params='auto': held-out validation, as in 2-D.")
+        from ..cli._tomo import auto_available
+
+        if not auto_available():
+            self.auto.enabled = False
+            self.auto.tooltip = "Not available in this build (fusedem.tomo.autotune is missing)."
         self.rendering = ComboBox(label="rendering", choices=RENDERINGS, value=RENDERINGS[0],
                                   tooltip="How the volumes are drawn in 3-D view.")
         self.run_button = PushButton(text="Run")
