@@ -30,7 +30,7 @@ from ._ui import fit_height, scrolled_with_footer, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
 RENDERINGS = ("attenuated_mip", "iso", "mip")
-_FIELDS = (("lambda_chem", "λ chem", 0.0, 1.0, 0.001), ("lambda_tv", "λ TV", 0.0, 2.0, 0.001),
+_FIELDS = (("lambda_chem", "λ chem", 0.0, 1e4, 0.01), ("lambda_tv", "λ TV", 0.0, 100.0, 0.001),
            ("gamma", "γ", 1.0, 3.0, 0.05), ("eps", "ε", 0.0001, 1.0, 0.001))
 
 
