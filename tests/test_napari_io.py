@@ -48,11 +48,14 @@ def test_plugin_manager_lists_contributions():
     pm = PluginManager.instance()
     pm.discover()
     c = pm.get_manifest("fusedem").contributions
-    assert [r.command for r in c.readers] == ["fusedem.get_maps_reader", "fusedem.get_instrument_reader"]
+    assert [r.command for r in c.readers] == ["fusedem.get_maps_reader", "fusedem.get_instrument_reader",
+                                              "fusedem.get_tilt_series_reader"]
     assert "*.bcf" in c.readers[1].filename_patterns and c.readers[0].accepts_directories
-    assert [w.command for w in c.writers] == ["fusedem.write_fused"]
-    assert {s.key for s in c.sample_data} == {"dysco3", "co3o4_mn3o4"}
-    assert {w.command for w in c.widgets} >= {"fusedem.fusion_widget", "fusedem.spectrum_widget"}
+    assert "*.mrc" in c.readers[2].filename_patterns and c.readers[2].accepts_directories
+    assert [w.command for w in c.writers] == ["fusedem.write_fused", "fusedem.write_volumes"]
+    assert {s.key for s in c.sample_data} == {"dysco3", "co3o4_mn3o4", "tomo_core_shell"}
+    assert {w.command for w in c.widgets} >= {"fusedem.fusion_widget", "fusedem.spectrum_widget",
+                                              "fusedem.tomo_widget"}
     readers = {r.plugin_name for r in pm.iter_compatible_readers(["x.npz"])}
     assert "fusedem" in readers
 

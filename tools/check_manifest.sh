@@ -45,12 +45,12 @@ pm = PluginManager()
 pm.discover()
 mf = pm.get_manifest("fusedem")
 c = mf.contributions
-assert len(c.readers) == 2 and len(c.writers) == 1, (c.readers, c.writers)
-assert {s.key for s in c.sample_data} == {"dysco3", "co3o4_mn3o4"}
+assert len(c.readers) == 3 and len(c.writers) == 2, (c.readers, c.writers)
+assert {s.key for s in c.sample_data} == {"dysco3", "co3o4_mn3o4", "tomo_core_shell"}
 assert len(c.widgets) >= 1
 from fusedem.napari._sample_data import dysco3
 assert [t[1]["name"] for t in dysco3()] == ["HAADF", "Sc", "Dy", "O"]
-print(f"installed wheel: {len(c.readers)} readers, {len(c.writers)} writer, "
+print(f"installed wheel: {len(c.readers)} readers, {len(c.writers)} writers, "
       f"{len(c.sample_data)} samples, {len(c.widgets)} widgets; sample data loads")
 PYEOF
 echo "manifest and packaging OK"

@@ -1,4 +1,4 @@
-"""The ``fusedem`` command line: ``fuse``, ``batch``, ``extract``, ``info`` and ``demo``.
+"""The ``fusedem`` command line: ``fuse``, ``batch``, ``extract``, ``info``, ``tomo`` and ``demo``.
 
 Exit status: 0 success, 1 some inputs failed (each named in the summary),
 2 usage or configuration error, 130 interrupted. Set ``FUSEDEM_DEBUG=1`` for
@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stats", action="store_true", help="skip value ranges (faster on big files)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the reader's warnings")
 
+    from ._tomo import add_tomo_parser
+
+    add_tomo_parser(sub, EPILOG)
+
     p = sub.add_parser("demo", help="fuse the bundled DyScO3 sample; write maps and a PNG (replaces earlier demo files)")
     p.add_argument("-o", "--output", default="demo_output", metavar="OUTDIR")
     p.add_argument("--n-iter", type=int, default=None, metavar="N", help="outer iterations (default: preset)")
@@ -165,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._extract import run_extract
 
             return run_extract(args)
+        if args.command == "tomo":
+            from ._tomo import run_tomo
+
+            return run_tomo(args)
         if args.command == "info":
             from ._info import run_info
 

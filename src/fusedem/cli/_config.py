@@ -36,7 +36,6 @@ else:  # pragma: no cover - Python 3.10
 PARAMS_FILE = "fusedem_params.toml"
 TOP_KEYS = ("preset", "elements", "crop", "format", "auto", "params", "chosen")
 FORMATS = ("h5", "tiff")
-_OPTIONAL = {f.name for f in dataclasses.fields(FusionParams) if f.default is None}
 
 Crop = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
 
@@ -50,8 +49,8 @@ class CropError(ValueError):
 
 
 # ---------------------------------------------------------------- options
-def _field_type(name: str) -> type:
-    hints = typing.get_type_hints(FusionParams)
+def _field_type(name: str, cls: type = FusionParams) -> type:
+    hints = typing.get_type_hints(cls)
     t = hints[name]
     args = [a for a in typing.get_args(t) if a is not type(None)]
     if typing.get_origin(t) is typing.Literal:
@@ -88,33 +87,40 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_param_options(parser: argparse.ArgumentParser) -> None:
-    """One ``--field-name`` option per :class:`FusionParams` field (default: unset)."""
+def add_param_options(parser: argparse.ArgumentParser, cls: type = FusionParams,
+                      params_file: str = PARAMS_FILE) -> None:
+    """One ``--field-name`` option per field of the parameters dataclass ``cls``
+    (:class:`FusionParams`, or :class:`fusedem.tomo.TomoParams`; default: unset)."""
     g = parser.add_argument_group("fusion parameters (override preset and --config)")
-    g.add_argument("--preset", choices=sorted(PRESETS), help="start from a tutorial preset")
+    if cls is FusionParams:
+        g.add_argument("--preset", choices=sorted(PRESETS), help="start from a tutorial preset")
     g.add_argument("--config", type=Path, metavar="TOML", help="read options from a TOML file")
     g.add_argument("--auto", action="store_true", default=None,
                    help="choose lambda_chem, lambda_tv and n_iter from each input's data "
                    "(held-out validation; the other parameters as given); the choices are "
-                   f"written to the result files and to {'fusedem_params.toml'}")
-    defaults = FusionParams()
+                   f"written to the result files and to {params_file}")
+    defaults = cls()
+    optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
     choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS, "map_scaling": MAP_SCALINGS,
                "poisson_step": POISSON_STEPS}
-    for f in dataclasses.fields(FusionParams):
-        kind = _field_type(f.name)
+    for f in dataclasses.fields(cls):
+        kind = _field_type(f.name, cls)
+        if kind not in (bool, int, float, str):
+            continue  # nested settings: config file only
         conv: Any = _bool if kind is bool else kind
-        if f.name in _OPTIONAL:
+        if f.name in optional:
             conv = _none_or(kind)
         g.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, type=conv, default=None,
             choices=choices.get(f.name), metavar=None if f.name in choices else kind.__name__.upper(),
-            help=f"default {getattr(defaults, f.name)!r}" + (" ('none' allowed)" if f.name in _OPTIONAL else ""),
+            help=f"default {getattr(defaults, f.name)!r}" + (" ('none' allowed)" if f.name in optional else ""),
         )
 
 
 # ---------------------------------------------------------------- TOML
-def read_config(path: Path) -> dict[str, Any]:
-    """Parse and check a config file; raises UsageError naming the file and problem."""
+def read_config(path: Path, allowed: Sequence[str] = TOP_KEYS) -> dict[str, Any]:
+    """Parse and check a config file (top-level keys ``allowed``); raises UsageError naming
+    the file and problem."""
     try:
         with open(path, "rb") as fh:
             cfg = tomllib.load(fh)
@@ -122,34 +128,37 @@ def read_config(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: config file not found") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: not a valid TOML file ({exc})") from None
-    unknown = set(cfg) - set(TOP_KEYS)
+    unknown = set(cfg) - set(allowed)
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {list(TOP_KEYS)}")
+        raise UsageError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {list(allowed)}")
     if "params" in cfg and not isinstance(cfg["params"], dict):
         raise UsageError(f"{path}: 'params' must be a table ([params])")
     return cfg
 
 
-def _from_toml(params: Mapping[str, Any]) -> dict[str, Any]:
+def _from_toml(params: Mapping[str, Any], cls: type = FusionParams) -> dict[str, Any]:
+    optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
     out = {}
     for k, v in params.items():
-        if k in _OPTIONAL and isinstance(v, str) and v.lower() in ("none", "auto"):
+        if k in optional and isinstance(v, str) and v.lower() in ("none", "auto"):
             v = None
         out[k] = v
     return out
 
 
-def resolve_params(args: argparse.Namespace, cfg: Mapping[str, Any], source: str = "") -> FusionParams:
-    """Combine preset, config ``[params]`` and options; raises UsageError."""
+def resolve_params(args: argparse.Namespace, cfg: Mapping[str, Any], source: str = "",
+                   cls: type = FusionParams) -> Any:
+    """Combine preset, config ``[params]`` and options into a ``cls`` (FusionParams or
+    TomoParams); raises UsageError."""
     where = f"{source}: " if source else ""
-    preset = args.preset or cfg.get("preset")
+    preset = getattr(args, "preset", None) or cfg.get("preset")
     try:
-        p = FusionParams.preset(preset) if preset else FusionParams()
+        p = cls.preset(preset) if preset else cls()
         if cfg.get("params"):
-            p = p.replace(**_from_toml(cfg["params"]))
+            p = p.replace(**_from_toml(cfg["params"], cls))
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{where}{exc}") from None
-    cli = {f.name: getattr(args, f.name) for f in dataclasses.fields(FusionParams)}
+    cli = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}
     cli = {k: (None if v is NONE else v) for k, v in cli.items() if v is not None}
     try:
         return p.replace(**cli) if cli else p
@@ -176,23 +185,27 @@ def _toml_value(v: Any) -> str:
 def params_toml(params: FusionParams, *, elements: Sequence[str] | None = None,
                 crop: Crop | None = None, fmt: str | None = None,
                 comment: Sequence[str] = (), auto: bool = False,
-                chosen: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+                chosen: Mapping[str, Mapping[str, Any]] | None = None,
+                extra: Mapping[str, Any] | None = None,
+                repeat: str = "fusedem fuse|batch INPUT... -o OUTDIR --config THIS_FILE") -> str:
     """The TOML text of a run's parameters (readable back by ``--config``).
 
     With ``auto``, ``[params]`` holds the fixed parameters and ``[chosen."<input>"]``
-    what the automatic choice picked for each input (informational).
+    what the automatic choice picked for each input (informational). ``extra``: more
+    top-level keys (``fusedem tomo``'s slices, slab ...); ``repeat``: the command to rerun.
     """
     from .. import __version__
 
     lines = [f"# fusedem {__version__} parameters, written {_dt.datetime.now().isoformat(timespec='seconds')}"]
     lines += [f"# {c}" for c in comment]
-    lines.append("# repeat with: fusedem fuse|batch INPUT... -o OUTDIR --config THIS_FILE")
+    lines.append(f"# repeat with: {repeat}")
     if elements:
         lines.append(f"elements = {_toml_value(list(elements))}")
     if crop is not None:
         lines.append(f'crop = "{format_crop(crop)}"')
     if fmt:
         lines.append(f"format = {_toml_value(fmt)}")
+    lines += [f"{k} = {_toml_value(v)}" for k, v in (extra or {}).items() if v is not None]
     if auto:
         lines.append("auto = true  # lambda_chem, lambda_tv, n_iter chosen per input from its data")
     lines += ["", "[params]"]

@@ -49,12 +49,26 @@ def stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 
 def atomic_write(path: Path, overwrite: bool, write: Callable[[], bytes]) -> Path:
-    """Run ``write(tmp)`` on a temporary file of ``path``'s folder, then rename it to ``path``.
+    """Write the bytes ``write()`` builds to a temporary file of ``path``'s folder, then
+    rename it to ``path``.
 
     The bytes go to disk in plain Python writes (``write`` builds them in memory),
     so a full disk is an OSError naming the file ("no space left on device"),
     never a crash inside a library; the temporary file is always removed.
     """
+    def write_to(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(write())
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    return atomic_write_file(path, overwrite, write_to)
+
+
+def atomic_write_file(path: Path, overwrite: bool, write_to: Callable[[Path], None]) -> Path:
+    """Like :func:`atomic_write` for writers that need a file name (h5py, mrcfile, tifffile
+    on volumes too large to build in memory): ``write_to(tmp)`` writes the temporary file of
+    ``path``'s folder, which is then renamed to ``path``; it never stays behind."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; refusing to overwrite it "
@@ -62,14 +76,12 @@ def atomic_write(path: Path, overwrite: bool, write: Callable[[], bytes]) -> Pat
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
     except OSError as exc:
         raise write_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(write())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
+        write_to(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

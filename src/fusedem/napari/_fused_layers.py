@@ -24,8 +24,10 @@ def fused_name(symbol: str) -> str:
 class FusedLayers:
     """The set of fused layers of the current run, one per element."""
 
-    def __init__(self, viewer: napari.Viewer) -> None:
+    def __init__(self, viewer: napari.Viewer, limits: Any = contrast_limits) -> None:
+        """``limits(array) -> (lo, hi)``: the display range of a new or finished layer."""
         self._viewer = viewer
+        self._limits = limits
         self.layers: dict[str, napari.layers.Image] = {}
         self._touched: set[int] = set()  # id() of layers whose display the user changed
         self._quiet = False  # True while this class changes display settings itself
@@ -79,7 +81,7 @@ class FusedLayers:
                         layer.data = arr.copy()
                     layer.metadata = meta
                     if sym in self._fresh and id(layer) not in self._touched:
-                        layer.contrast_limits = contrast_limits(arr)
+                        layer.contrast_limits = self._limits(arr)
             finally:
                 self._quiet = False
             self._fresh.discard(sym)
@@ -87,7 +89,7 @@ class FusedLayers:
     def _add(self, sym: str, arr: np.ndarray, k: int, meta: dict) -> napari.layers.Image:
         layer = self._viewer.add_image(
             arr.copy(), name=fused_name(sym), colormap=element_colormap(sym, k),
-            blending="additive", contrast_limits=contrast_limits(arr), metadata=meta,
+            blending="additive", contrast_limits=self._limits(arr), metadata=meta,
             **self._placement,
         )
         self.layers[sym] = layer
@@ -120,6 +122,6 @@ class FusedLayers:
                 if forget_user:
                     self._touched.discard(id(layer))
                 if id(layer) not in self._touched:
-                    layer.contrast_limits = contrast_limits(np.asarray(layer.data))
+                    layer.contrast_limits = self._limits(np.asarray(layer.data))
         finally:
             self._quiet = False

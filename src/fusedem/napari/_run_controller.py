@@ -96,23 +96,27 @@ class KernelLoader:
                 "~20 s). Run may be pressed now.")
 
 
-def stream(states: Iterator[FusionState], stop: StopFlag) -> Generator[FusionState, None, None]:
-    """Forward the states that carry maps; end within one outer iteration of ``stop``.
+def stream(states: Iterator[Any], stop: StopFlag, field: str = "maps",
+           kernels: bool = True) -> Generator[Any, None, None]:
+    """Forward the states whose ``field`` ('maps'; 'volumes' for tomography) is not None;
+    end within one outer iteration of ``stop``. With ``kernels``, wait for the 2-D
+    solver's :class:`KernelLoader` first.
 
     Runs in the worker thread, whose numba kernels then use one core fewer than the
     machine has, so the GUI thread always finds a free core.
     """
     numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS - 1))
     try:
-        KernelLoader.start()
-        while not KernelLoader.ready():  # the panel opened moments ago: still compiling
+        if kernels:
+            KernelLoader.start()
+        while kernels and not KernelLoader.ready():  # the panel opened moments ago: compiling
             if stop():
                 return
             KernelLoader.wait(0.1)
         for state in states:
             if stop():
                 return
-            if state.maps is not None:
+            if getattr(state, field) is not None:
                 yield state
     finally:
         close = getattr(states, "close", None)

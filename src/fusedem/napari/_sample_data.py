@@ -1,4 +1,5 @@
-"""Sample data: the two tutorial datasets shipped in ``fusedem/data``."""
+"""Sample data: the two tutorial datasets shipped in ``fusedem/data``, and a synthetic
+tilt series made at open time (tomography)."""
 from __future__ import annotations
 
 from importlib.resources import as_file, files
@@ -27,3 +28,18 @@ def dysco3() -> list[tuple[Any, dict, str]]:
 def co3o4_mn3o4() -> list[tuple[Any, dict, str]]:
     """Co3O4-Mn3O4 core-shell nanoparticles, EELS: HAADF + Co, Mn, O maps (400 x 400)."""
     return _sample("Co3O4_Mn3O4.h5", "Co3O4-Mn3O4 nanoparticles (EELS)", "co3o4_mn3o4")
+
+
+def tomo_core_shell() -> list[tuple[Any, dict, str]]:
+    """Synthetic tilt series of Au-core / Fe-O-shell particles on a C film (64³ voxels),
+    simulated at open time by :func:`fusedem.tomo.phantoms.simulate`: 43 HAADF tilts and
+    11 chemical tilts over ±70°, Poisson counts; uncalibrated pixels."""
+    from ..tomo import phantoms
+    from ..tomo.io import TiltSeries
+    from ._tomo_layers import tilt_layer_data
+
+    _, sim = phantoms.simulate("core_shell", n=64, dose=4.0, oversample=1, seed=0)
+    series = TiltSeries(sim.haadf, sim.haadf_angles, dict(sim.maps), sim.chem_angles,
+                        source="fusedem sample data: synthetic core-shell tilt series "
+                        "(fusedem.tomo.phantoms, 64³)")
+    return tilt_layer_data(series)

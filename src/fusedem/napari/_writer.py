@@ -36,6 +36,10 @@ def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]
     layers, see the module docstring); returns the written paths or [] on failure."""
     from napari.utils.notifications import show_error
 
+    from ._tomo_writer import is_volume, write_volumes
+
+    if any(is_volume(m) for _, m, _ in layer_data):  # fused volumes: the tomography writer
+        return write_volumes(path, layer_data)
     fused = [(d, m) for d, m, t in layer_data if t == "image" and _is_fused(m)]
     if not fused:
         steps = [(d, m) for d, m, t in layer_data if t == "image" and saved_role(_fmeta(m))]
@@ -62,11 +66,11 @@ def write_fused(path: str, layer_data: list[tuple[Any, dict, str]]) -> list[str]
     translate = [float(t) for t in meta0.get("translate", (0.0, 0.0))][-2:]
     extra = {k: first[k] for k in ("iterations", "elapsed", "input_ranges", "autotune")
              if first.get(k) is not None}
-    return _saved(path, lambda: save_maps(
+    return saved_or_notified(path, f"{len(maps)} fused maps", lambda: save_maps(
         path, maps, haadf_model=model, costs=first.get("costs"), params=first.get("params"),
         elements=elements, weights=weights, inputs=first.get("inputs"),
         sources=first.get("sources") or (), scale=scale, units=units, translate=translate,
-        extra=extra), f"{len(maps)} fused maps")
+        extra=extra))
 
 
 def _write_steps(path: str, steps: list[tuple[Any, dict]], n_skipped: int) -> list[str]:
@@ -75,11 +79,13 @@ def _write_steps(path: str, steps: list[tuple[Any, dict]], n_skipped: int) -> li
                           units=[_unit_str(u) for u in m.get("units") or ()])
               for d, m in steps]
     skipped = f" ({n_skipped} other selected layers not saved)" if n_skipped else ""
-    return _saved(path, lambda: save_layers(path, layers),
-                  f"{len(layers)} layers ({', '.join(ly.name for ly in layers)}){skipped}")
+    return saved_or_notified(path, f"{len(layers)} layers ({', '.join(ly.name for ly in layers)})"
+                             f"{skipped}", lambda: save_layers(path, layers))
 
 
-def _saved(path: str, save: Any, what: str) -> list[str]:
+def saved_or_notified(path: str, what: str, save: Any) -> list[str]:
+    """Run ``save()`` (returning the paths written) and tell the user how it went; [] when
+    it failed (an existing file is never replaced: FileExistsError)."""
     from napari.utils.notifications import show_error, show_info
 
     try:
@@ -90,5 +96,5 @@ def _saved(path: str, save: Any, what: str) -> list[str]:
     except (OSError, ValueError) as exc:
         show_error(f"fusedem could not save {path}: {exc}")
         return []
-    show_info(f"fusedem: saved {what} to {written[0]}")
-    return [str(p) for p in written]
+    show_info(f"fusedem: saved {what} to {', '.join(str(w) for w in written)}")
+    return [str(w) for w in written]
