@@ -118,3 +118,11 @@ def test_auto_params_choose_from_the_grid_by_held_out_counts():
     with pytest.raises(ValueError, match="raw counts"):
         fuse_tilt_series(ts.haadf, ts.haadf_angles, {k: v + 0.5 for k, v in ts.maps.items()},
                          ts.chem_angles, params="auto")
+    with pytest.raises(ValueError, match="raw counts"):
+        iterate_tilt_series(ts.haadf, ts.haadf_angles, {k: v + 0.5 for k, v in ts.maps.items()},
+                            ts.chem_angles, params="auto")
+    states = list(iterate_tilt_series(*_series(ts), params="auto", n_iter=8, every=4))
+    assert [s.iteration for s in states] == [4, 8]
+    assert np.allclose(states[-1].volumes["Hf"], r.volumes["Hf"])  # same choice, same solve
+    with pytest.raises(ValueError, match="'auto'"):
+        iterate_tilt_series(*_series(ts), params="fast")
