@@ -101,3 +101,15 @@ def test_solver_costs_and_gradient_match_reference():
              + p.lambda_chem * pb.chem_weights[:, None, None, None] * ref.grad_psi2(x64, bc, p.eps, pc))
     g_ref = g_ref.transpose(2, 3, 0, 1)
     assert np.allclose(g, g_ref, atol=2e-3 * np.abs(g_ref).max())
+
+
+def test_fsc_resolution_follows_blur():
+    from scipy import ndimage
+
+    from fusedem.tomo.metrics import fsc_resolution
+
+    t = np.random.default_rng(0).random((24, 24, 24))
+    assert fsc_resolution(t, t) == 2.0  # identical: Nyquist
+    r1 = fsc_resolution(ndimage.gaussian_filter(t, 1.0), t)
+    r2 = fsc_resolution(ndimage.gaussian_filter(t, 2.0), t)
+    assert 2.0 < r1 < r2

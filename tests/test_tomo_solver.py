@@ -106,3 +106,23 @@ def test_result_in_counts_and_custom_depth():
     r = fuse_tilt_series(haadf, th, maps, tc, n_iter=3, nz=4)
     assert r.volumes["Fe"].shape == (6, 4, 10)
     assert r.params.nz == 4 and np.array_equal(r.chem_angles, tc)
+
+
+def test_auto_params_choose_from_the_grid_by_held_out_counts():
+    truth, ts = phantoms.simulate("layers", n=16, dose=4.0, seed=2, oversample=1)
+    r = fuse_tilt_series(*_series(ts), params="auto", n_iter=8)
+    a = r.autotune
+    assert len(a.scores) == 9 and all(np.isfinite(v) for v in a.scores.values())
+    assert (r.params.lambda_chem, r.params.lambda_tv) == min(a.scores, key=a.scores.get)
+    assert r.params.n_iter == 8 and len(set(a.scores.values())) > 1
+    with pytest.raises(ValueError, match="raw counts"):
+        fuse_tilt_series(ts.haadf, ts.haadf_angles, {k: v + 0.5 for k, v in ts.maps.items()},
+                         ts.chem_angles, params="auto")
+    with pytest.raises(ValueError, match="raw counts"):
+        iterate_tilt_series(ts.haadf, ts.haadf_angles, {k: v + 0.5 for k, v in ts.maps.items()},
+                            ts.chem_angles, params="auto")
+    states = list(iterate_tilt_series(*_series(ts), params="auto", n_iter=8, every=4))
+    assert [s.iteration for s in states] == [4, 8]
+    assert np.allclose(states[-1].volumes["Hf"], r.volumes["Hf"])  # same choice, same solve
+    with pytest.raises(ValueError, match="'auto'"):
+        iterate_tilt_series(*_series(ts), params="fast")

@@ -201,19 +201,35 @@ def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_an
 
     haadf: (n_H, ny, nx) projections, tilt axis along y; haadf_angles: (n_H,)
     degrees; maps: element -> (n_c, ny, nx) chemical projections (counts);
-    chem_angles: (n_c,) degrees. The inputs are validated before this returns
+    chem_angles: (n_c,) degrees. ``params="auto"`` chooses the lambdas first, at the
+    first ``next()`` (:mod:`fusedem.tomo.autotune`). The inputs are validated before this returns
     (ValueError naming the problem); the last iteration is always yielded with
     volumes; with ``min_interval`` (s) volumes are attached at most that often.
     Closing the generator stops within one outer iteration.
     """
-    p = _resolve(params, overrides)
+    auto = params == "auto" if isinstance(params, str) else False
+    if isinstance(params, str) and not auto:
+        raise ValueError(f"params must be a TomoParams, None or 'auto', got {params!r}")
+    p = _resolve(None if auto else params, overrides)
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     data = prepare(haadf, haadf_angles, maps, chem_angles)
-    return _finite(_lazy(data, p, int(every), float(min_interval)))
+    if auto:
+        from ..validation import are_counts
+
+        if not are_counts(data.chem):  # fail now, not at the first next()
+            raise ValueError("params='auto' thins the chemical series and needs raw counts "
+                             "(non-negative integers); give TomoParams instead")
+    return _finite(_lazy(data, p, int(every), float(min_interval), auto))
 
 
-def _lazy(data, p, every, min_interval):
+def _lazy(data, p, every, min_interval, auto=False):
+    """The solve, run when first iterated; with ``auto`` the lambda search runs first
+    (9 solves; closing the generator during it stops after the current solve)."""
+    if auto:
+        from .autotune import autotune_tilt_series
+
+        p = autotune_tilt_series(data, p).params
     yield from run(build(data, p), p, every, min_interval)
 
 
