@@ -45,6 +45,7 @@ class Stepper:
         self._p, self._q = np.zeros_like(b), np.zeros_like(b)
         self._stepped = False
         self._prox = p.poisson_step == "prox"
+        self._lam_tv = kernels.tv_weights(p.lambda_tv, b.shape[0])  # (n,) TV weight per element
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
         if self.fused:
             self._bands = pipeline.n_bands_for(b.shape[1], numba.get_num_threads(), p.n_iter_tv)
@@ -64,13 +65,14 @@ class Stepper:
         if self.fused:
             return pipeline.fused_iteration(
                 self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
-                float(p.lambda_tv), self._alphas, warm, p.warm_start_tv, True, self._bands,
-                self._prox,
+                self._lam_tv, self._alphas, warm, p.warm_start_tv, True, self._bands,
+                self._prox, p.tv_step,
             )
         costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars, self._y, True,
                                       self._prox)
-        kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r, self._s,
-                        self.x, momentum=p.tv_solver == "fgp", warm=warm, block=self._block)
+        kernels.tv_prox(self._y, self._lam_tv, p.n_iter_tv, self._p, self._q, self._r, self._s,
+                        self.x, momentum=p.tv_solver == "fgp", warm=warm, block=self._block,
+                        tv_step=p.tv_step)
         return costs
 
     def costs(self) -> np.ndarray:
