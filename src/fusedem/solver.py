@@ -219,6 +219,7 @@ def iterate(
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
+    p.lambda_tv_of(symbols)  # names an element that is not there: ValueError now
     return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval)))
 
 
@@ -249,7 +250,7 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float,
         x0 = np.where(b < p.background_threshold, np.float32(0), b)
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
     lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / n
-    steps = Stepper(bh, b, w, lam_h, p, x0=x0)
+    steps = Stepper(bh, b, w, lam_h, p, x0=x0, lam_tv=np.array(p.lambda_tv_of(symbols)))
     hist = np.zeros((p.n_iter, 3))
     t0 = time.perf_counter()
     last_maps = -np.inf
@@ -303,6 +304,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
     else:
         p = _resolve(params, overrides)
     bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
+    p.lambda_tv_of(symbols)  # names an element that is not there: ValueError now
     t0 = time.perf_counter()
     state = None
     for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0)):

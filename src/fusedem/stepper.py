@@ -32,11 +32,14 @@ class Stepper:
     b: (n, ny, nx) float32 normalised maps; bh: (ny, nx) normalised HAADF;
     w: (n,) float32 channel weights; lam_h: the HAADF term's weight. ``fused``
     picks the kernel (None: the one-pass kernel up to MAX_FUSED_INNER). x0: the
-    initial iterate (n, ny, nx) float32 (None: b, the published choice).
+    initial iterate (n, ny, nx) float32 (None: b, the published choice). lam_tv:
+    the TV weight per element (n,) (None: p.lambda_tv for all; the solver passes
+    ``p.lambda_tv_of(symbols)``).
     """
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
-                 p: FusionParams, fused: bool | None = None, x0: np.ndarray | None = None):
+                 p: FusionParams, fused: bool | None = None, x0: np.ndarray | None = None,
+                 lam_tv: np.ndarray | None = None):
         self.bh, self.b, self.w, self.p = bh, b, w, p
         f32 = np.float32
         self.scalars = (f32(p.gamma), f32(lam_h), f32(p.lambda_chem), f32(p.eps))
@@ -45,7 +48,7 @@ class Stepper:
         self._p, self._q = np.zeros_like(b), np.zeros_like(b)
         self._stepped = False
         self._prox = p.poisson_step == "prox"
-        self._lam_tv = kernels.tv_weights(p.lambda_tv, b.shape[0])  # (n,) TV weight per element
+        self._lam_tv = kernels.tv_weights(p.lambda_tv if lam_tv is None else lam_tv, b.shape[0])
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
         if self.fused:
             self._bands = pipeline.n_bands_for(b.shape[1], numba.get_num_threads(), p.n_iter_tv)
