@@ -103,7 +103,8 @@ PER_ELEMENT_FACTORS = (0.25, 0.5, 2.0, 4.0)
 
 
 def per_element_refine(m: P.Measurement, ph: P.Phantom, start: dict) -> dict:
-    """From fusedem's best grid point, one coordinate sweep over the elements of
+    """From a best grid point (bench_quality takes the best result from each
+    fusedem variant's best point), one coordinate sweep over the elements of
     lambda_tv x PER_ELEMENT_FACTORS for that element alone (FusionParams.lambda_tv_elements),
     each change kept if it raises the mean PSNR (scored on the truth, as the grid is)."""
     at = dict(start["at"])
@@ -157,7 +158,8 @@ def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants:
         out[name] = {**best(ps, ss, pts), "maxdrop": max_drop(ps, grid), "grid_psnr": ps}
     fus = [n for n in out if n.startswith("fusedem")]
     if per_element and fus:
-        out["fusedem+el"] = per_element_refine(m, ph, out[max(fus, key=lambda n: out[n]["psnr"])])
+        out["fusedem+el"] = max((per_element_refine(m, ph, out[n]) for n in fus),
+                                key=lambda r: r["psnr"])
     if use_auto and hasattr(fusedem, "autotune"):
         t = time.perf_counter()
         res = fusedem.fuse(m.haadf, m.maps, params="auto")

@@ -393,12 +393,15 @@ def test_tv_step_and_lambda_tv_per_element(small):
     assert short.params.tv_step == 0.5
     # a shorter dual step smooths less: more total variation left in the maps
     assert short.costs["tv"][-1] > ref.costs["tv"][-1]
-    per = fuse(haadf, maps, lambda_tv_elements={"O": 0.4}, **kw)
-    assert per.params.lambda_tv_elements == {"O": 0.4}
+    # a small lambda_tv for O alone: O keeps several times its variation, the others
+    # change by a few per cent (through the HAADF term only)
+    per = fuse(haadf, maps, lambda_tv_elements={"O": 0.005}, **kw)
+    assert per.params.lambda_tv_elements == {"O": 0.005}
     tv = {el: float(np.abs(np.diff(per.maps[el], axis=1)).sum()) for el in maps}
     tv_ref = {el: float(np.abs(np.diff(ref.maps[el], axis=1)).sum()) for el in maps}
-    assert tv["O"] < 0.8 * tv_ref["O"]  # O is smoothed much more ...
-    assert abs(tv["Sc"] / tv_ref["Sc"] - 1) < abs(tv["O"] / tv_ref["O"] - 1)  # ... Sc hardly
+    assert tv["O"] > 3 * tv_ref["O"]
+    for el in ("Dy", "Sc"):
+        assert abs(tv[el] / tv_ref[el] - 1) < 0.05
     with pytest.raises(ValueError, match=r"names element\(s\) \['Au'\] that are not among"):
         fuse(haadf, maps, lambda_tv_elements={"Au": 0.1}, **kw)
     # one-pass and two-pass kernels agree with both options

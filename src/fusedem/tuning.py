@@ -29,25 +29,21 @@ Point = tuple[float, float, int, float, tuple[tuple[str, float], ...]]
 
 LAMBDA_CHEM_RANGE = (1e-4, 1.0)  #: the search never leaves these
 LAMBDA_TV_RANGE = (1e-4, 4.0)
-LAMBDA_CHEM_GRID = (0.001, 0.3)  #: the coarse grid's span (GRID_N log-spaced values each)
-LAMBDA_TV_GRID = (0.001, 1.0)
-#: Values per λ of the coarse grid, and the refinement steps around its best point.
-#: Chosen on grain phantoms (64²-128², doses 1-64, 7 cases): a 3 x 3 grid then
-#: rings of 8 neighbours at factors 2 and √2, every candidate scored on every
-#: split, came within 0.67 dB (mean; worst 1.14 dB) of the best of a 7 x 7 x 3
-#: grid (mean PSNR over elements); a 5 x 5 grid scored on one split then
-#: re-scored, or 4 x 4 grids, spent the same budget and lost 1.3-1.7 dB. On the
-#: lattice and particle phantoms (96², doses 0.5-32) the λ_chem grid 0.001-0.3
-#: came within 0.04 dB mean (worst 0.62 dB) of the best of a 7 x 6 x 2 grid
-#: (0.002-0.5: 0.11 dB mean, worst 1.02 dB). Current figures (with the TV-iteration
-#: sweep): benchmarks/study_autotune.py and docs/autotune.md.
-GRID_N = 3
-FACTORS = (2.0, math.sqrt(2.0))
+LAMBDA_CHEM_GRID = (0.001, 0.3)  #: the span of the first line (LINE_N log-spaced values)
+#: The first line of candidates: LINE_N values of λ_chem with λ_TV = RIDGE λ_chem (the
+#: best λ_TV is 0.7-2 λ_chem in every phantom case, docs/quality.md). Then the TV
+#: strengths at the best λ's, then MOVES while the score improves: λ_chem (and λ_TV
+#: with it) times or divided by the first factor, λ_TV alone by the second. A 3 x 3
+#: grid of (λ_chem, λ_TV) then rings of 8 neighbours spent most of the budget off
+#: the ridge and left none for the rings (docs/autotune.md).
+LINE_N = 5
+RIDGE = 1.5
+MOVES = ((2.0, 4.0), (math.sqrt(2.0), 2.0))
 #: TV strengths (inner iterations, tv_step) tried at the best λ's (besides the base's):
 #: from a cold start the TV step's strength comes in whole inner iterations, and a
 #: shorter dual step (tv_step < 1) makes it weaker than one. Lattices of atomic
 #: columns want one short step, particles 6 (docs/quality.md).
-TV_STRENGTHS = ((1, 0.25), (1, 0.5), (1, 1.0), (6, 1.0))
+TV_STRENGTHS = ((1, 0.25), (1, 0.5), (6, 1.0))
 #: Factors on λ_TV tried for each element alone at the end (FusionParams.lambda_tv_elements).
 #: All elements are scaled together in one solve (a neighbour the search may
 #: already have), each element's own held-out term says which factor suits it,
@@ -222,17 +218,13 @@ def _clip(v: float, rng: tuple[float, float]) -> float:
     return _sig(min(max(v, rng[0]), rng[1]))
 
 
-def _around(c: Candidate, factor: float) -> list[Point]:
-    """The 8 neighbours of a candidate on a log grid of spacing ``factor`` (clipped)."""
-    out = []
-    for fc in (1 / factor, 1.0, factor):
-        for ft in (1 / factor, 1.0, factor):
-            if fc == ft == 1.0:
-                continue
-            out.append((_clip(c.lambda_chem * fc, LAMBDA_CHEM_RANGE),
-                        _clip(c.lambda_tv * ft, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step,
-                        c.lambda_tv_elements))
-    return list(dict.fromkeys(out))
+def _moves(c: Candidate, fc: float, ft: float) -> list[Point]:
+    """λ_chem and λ_TV of ``c`` both times and divided by ``fc``, then λ_TV alone by ``ft``."""
+    lc, lt = c.lambda_chem, c.lambda_tv
+    pts = [(lc / fc, lt / fc), (lc * fc, lt * fc), (lc, lt / ft), (lc, lt * ft)]
+    return list(dict.fromkeys(
+        (_clip(a, LAMBDA_CHEM_RANGE), _clip(b, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step,
+         c.lambda_tv_elements) for a, b in pts))
 
 
 def autotune_steps(
@@ -258,13 +250,13 @@ def autotune_steps(
     as :data:`SOLVE_COST` fuses. Counted in solves, not seconds, so the same data
     always give the same choice, whatever else the machine is doing.
 
-    The search scores the base point and a coarse 3 x 3 log grid of
-    (λ_chem, λ_TV), then rings of 8 neighbours around the best point (factor
-    2, then √2) while the score improves and the budget lasts; every candidate
-    is scored on every split (mean). Then the TV strength (TV_STRENGTHS: inner
-    iterations and tv_step) at the best λ's, re-centred once if it moved, and
-    last a λ_TV per element (PER_ELEMENT_FACTORS, kept only if it lowers the
-    score). Raises ValueError for inputs that cannot be validated.
+    The search scores the base point and a line of λ_chem along the ridge
+    λ_TV = RIDGE λ_chem, then the TV strengths (TV_STRENGTHS: inner iterations
+    and tv_step) at the best point, then moves of λ_chem and λ_TV (MOVES) while
+    the score improves and the budget lasts, and last a λ_TV per element
+    (PER_ELEMENT_FACTORS, kept only if it lowers the score); every candidate is
+    scored on every split (mean). Raises ValueError for inputs that cannot be
+    validated.
     """
     t0 = time.perf_counter()
     base = base if base is not None else FusionParams()
@@ -291,10 +283,10 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     max_solves = max(len(splits), int(budget / SOLVE_COST))
     n_all = len(splits)
     strengths = [s for s in TV_STRENGTHS if s != (base.n_iter_tv, base.tv_step)]
-    reserve = (len(strengths) + 1) * n_all if strengths else 0  # for the TV-strength sweep
     n_el = len(splits[0].fit)
     factors = PER_ELEMENT_FACTORS if n_el > 1 else ()
-    reserve += len(factors) + n_all if factors else 0  # the per-element sweep (split 0 only)
+    # solves kept back for the later stages: TV strengths, one move, the per-element sweep
+    reserve = (len(strengths) + 1) * n_all + (len(factors) + n_all if factors else 0)
     tried: dict[Point, Candidate] = {}
     best: Candidate | None = None
     stopped = "converged"
@@ -314,24 +306,25 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
             yield AutoProgress(c, best, ev.n_solves, max_solves, time.perf_counter() - t0)
 
     ntv, tstep = base.n_iter_tv, base.tv_step
-    grid = [(lc, lt, ntv, tstep, ()) for lc in _log_grid(LAMBDA_CHEM_GRID, GRID_N)
-            for lt in _log_grid(LAMBDA_TV_GRID, GRID_N)]
-    yield from visit([(base.lambda_chem, base.lambda_tv, ntv, tstep, ())] + grid,
+    el_reserve = len(factors) + n_all if factors else 0
+    # 1. the base point and a line of λ_chem along the ridge λ_TV = RIDGE λ_chem
+    line = [(lc, _clip(RIDGE * lc, LAMBDA_TV_RANGE), ntv, tstep, ())
+            for lc in _log_grid(LAMBDA_CHEM_GRID, LINE_N)]
+    yield from visit([(base.lambda_chem, base.lambda_tv, ntv, tstep, ())] + line,
                      max_solves - reserve)
-    for factor in FACTORS:
-        while stopped != "budget":
-            centre = best
-            yield from visit(_around(centre, factor), max_solves - reserve)
-            if best is centre:
-                break
-    if strengths:  # the TV step's strength per outer iteration (docs/quality.md)
+    # 2. the TV step's strength per outer iteration at the best λ's (docs/quality.md)
+    if strengths:
         stopped = "converged" if stopped == "budget" else stopped
         centre = best
-        el_reserve = len(factors) + n_all if factors else 0
         yield from visit([(centre.lambda_chem, centre.lambda_tv, n, t, ()) for n, t in strengths],
                          max_solves - el_reserve)
-        if best is not centre:  # re-centre the λ's for the new TV strength
-            yield from visit(_around(best, FACTORS[-1]), max_solves - el_reserve)
+    # 3. moves of λ_chem (along the ridge) and of λ_TV while the score improves
+    for fc, ft in MOVES:
+        while stopped != "budget":
+            centre = best
+            yield from visit(_moves(centre, fc, ft), max_solves - el_reserve)
+            if best is centre:
+                break
     if factors and stopped != "cancelled":
         stopped = "converged" if stopped == "budget" else stopped
         centre = best
