@@ -39,6 +39,9 @@ from fusedem import phantoms as P  # noqa: E402
 import published  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+#: (mean PSNR, mean SSIM) of the published codes per case and grid point, kept between
+#: runs: they do not change, and they are most of a run's time
+CACHE = RESULTS / "bench_quality_published_cache.json"
 GRID = {
     "lambda_chem": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
     "lambda_tv": [0.0015, 0.005, 0.015, 0.05, 0.15, 0.5],
@@ -85,35 +88,79 @@ def _parse(name: str, text: str):
     return float(text) if default is None else type(default)(text)
 
 
+def _scored(cache: dict, method: str, case: str, pts: list[dict], run) -> list[tuple[float, float]]:
+    """Scores of ``method`` at ``pts`` from the cache, running ``run(missing points)``
+    (-> estimates) for the rest."""
+    keys = [f"{method}|{case}|" + json.dumps(pt, sort_keys=True) for pt in pts]
+    missing = [pt for pt, k in zip(pts, keys) if k not in cache]
+    if missing:
+        for pt, sc in zip(missing, run(missing)):
+            cache[f"{method}|{case}|" + json.dumps(pt, sort_keys=True)] = list(sc)
+    return [tuple(cache[k]) for k in keys]
+
+
+PER_ELEMENT_FACTORS = (0.25, 0.5, 2.0, 4.0)
+
+
+def per_element_refine(m: P.Measurement, ph: P.Phantom, start: dict) -> dict:
+    """From a best grid point (bench_quality takes the best result from each
+    fusedem variant's best point), one coordinate sweep over the elements of
+    lambda_tv x PER_ELEMENT_FACTORS for that element alone (FusionParams.lambda_tv_elements),
+    each change kept if it raises the mean PSNR (scored on the truth, as the grid is)."""
+    at = dict(start["at"])
+    lam = at["lambda_tv"]
+    per: dict[str, float] = {}
+    best_p, best_s = start["psnr"], start["ssim"]
+    for el in ph.truth:
+        keep = None
+        for f in PER_ELEMENT_FACTORS:
+            trial = {**per, el: lam * f}
+            p, s = score(fusedem.fuse(m.haadf, m.maps, warm_start_tv=False,
+                                      lambda_tv_elements=trial, **at).maps, ph)
+            if p > best_p:
+                best_p, best_s, keep = p, s, trial
+        per = keep or per
+    return {"psnr": best_p, "ssim": best_s, "at": {**at, "lambda_tv_elements": per}}
+
+
 def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants: list[str],
-             use_mmf: bool, use_tutorial: bool) -> dict:
+             use_mmf: bool, use_tutorial: bool, cache: dict, use_auto: bool = True,
+             per_element: bool = False) -> dict:
     ph = P.make(kind, (size, size), seed)
     m = P.measure(ph, dose, seed=seed + 1000)
     z = [ph.z[k] for k in ph.truth]
     pts = grid_points(grid)
+    case = f"{kind}|{dose:g}|{seed}|{size}"
     out: dict = {"kind": kind, "dose": dose, "seed": seed, "size": size}
     out["raw"] = dict(zip(("psnr", "ssim"), score(m.maps, ph)))
-    methods: dict[str, list[dict]] = {}
+    scored: dict[str, list[tuple[float, float]]] = {}
+
+    def mmf(points):
+        return [score(dict(zip(ph.truth, s)), ph) for s in published.mmf_grid(m.haadf, m.maps, points)]
+
     if use_mmf:
-        stack = published.mmf_grid(m.haadf, m.maps, pts)
-        methods["mmf"] = [dict(zip(ph.truth, s)) for s in stack]
-        tut = published.mmf_grid(m.haadf, m.maps, [
-            dict(lambda_chem=a, lambda_tv=b, eps=e, n_iter_tv=n, n_iter=N_ITER)
-            for a, b, e, n in TUTORIAL_POINTS])
-        sc = [score(dict(zip(ph.truth, s)), ph) for s in tut]
+        scored["mmf"] = _scored(cache, "mmf", case, pts, mmf)
+        tut_pts = [dict(lambda_chem=a, lambda_tv=b, eps=e, n_iter_tv=n, n_iter=N_ITER)
+                   for a, b, e, n in TUTORIAL_POINTS]
+        sc = _scored(cache, "mmf", case, tut_pts, mmf)
         k = int(np.argmax([s[0] for s in sc]))
         out["mmf@tutorial"] = {"psnr": sc[k][0], "ssim": sc[k][1], "at": TUTORIAL_POINTS[k]}
     if use_tutorial:
-        methods["tutorial"] = [published.tutorial_fuse(m.haadf, m.maps, z, **pt) for pt in pts]
+        scored["tutorial"] = _scored(cache, "tutorial", case, pts, lambda points: [
+            score(published.tutorial_fuse(m.haadf, m.maps, z, **pt), ph) for pt in points])
     for v in variants:
         extra = {k: _parse(k, x) for k, x in (kv.split("=") for kv in v.split(",") if "=" in kv)}
-        methods["fusedem" + (f"[{v}]" if v else "")] = [
-            fusedem.fuse(m.haadf, m.maps, warm_start_tv=False, **{**pt, **extra}).maps for pt in pts]
-    for name, ests in methods.items():
-        sc = [score(e, ph) for e in ests]
+        scored["fusedem" + (f"[{v}]" if v else "")] = [score(
+            fusedem.fuse(m.haadf, m.maps, warm_start_tv=False, **{**pt, **extra}).maps, ph)
+            for pt in pts]
+    for name, sc in scored.items():
         ps, ss = [s[0] for s in sc], [s[1] for s in sc]
         out[name] = {**best(ps, ss, pts), "maxdrop": max_drop(ps, grid), "grid_psnr": ps}
-    if hasattr(fusedem, "autotune"):
+    fus = [n for n in out if n.startswith("fusedem")]
+    if per_element and fus:
+        out["fusedem+el"] = max((per_element_refine(m, ph, out[n]) for n in fus),
+                                key=lambda r: r["psnr"])
+    if use_auto and hasattr(fusedem, "autotune"):
         t = time.perf_counter()
         res = fusedem.fuse(m.haadf, m.maps, params="auto")
         p, s = score(res.maps, ph)
@@ -145,6 +192,9 @@ def main() -> None:
                     help=f"TV inner iterations of the grid (default {GRID['n_iter_tv']})")
     ap.add_argument("--no-mmf", action="store_true", help="skip multimodal-fusion 0.6.0")
     ap.add_argument("--no-tutorial", action="store_true", help="skip the tutorial's algorithm")
+    ap.add_argument("--no-auto", action="store_true", help="skip fusedem's automatic choice")
+    ap.add_argument("--per-element", action="store_true",
+                    help="also refine fusedem's best point with a lambda_tv per element")
     args = ap.parse_args()
     grid = dict(QUICK_GRID if args.quick else GRID)
     if args.n_iter_tv:
@@ -159,22 +209,41 @@ def main() -> None:
           "PSNR dB / SSIM are means over elements; maxdrop = largest PSNR step between grid neighbours")
     names = (["mmf"] if use_mmf else []) + ([] if args.no_tutorial else ["tutorial"]) + \
         ["fusedem" + (f"[{v}]" if v else "") for v in args.variants]
+    el = ["fusedem+el"] if args.per_element else []
     head = f"{'case':<22} {'raw':>17} " + " ".join(f"{n[:17]:>17} {'drop':>5}" for n in names) + \
-        f" {'fusedem auto':>17} {'mmf@tutorial':>17}"
+        "".join(f" {n:>17}" for n in el) + f" {'fusedem auto':>17} {'mmf@tutorial':>17}"
     print(head)
     print("-" * len(head))
     rows = []
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     for kind, dose, seed in cases:
-        r = run_case(kind, dose, seed, size, grid, args.variants, use_mmf, not args.no_tutorial)
+        r = run_case(kind, dose, seed, size, grid, args.variants, use_mmf, not args.no_tutorial,
+                     cache, not args.no_auto, args.per_element)
+        RESULTS.mkdir(exist_ok=True)
+        CACHE.write_text(json.dumps(cache))
         rows.append(r)
         print(f"{kind + ' ' + format(dose, 'g') + ' s' + str(seed):<22} {fmt(r['raw'], False)} "
               + " ".join(fmt(r.get(n)) for n in names)
+              + "".join(" " + fmt(r.get(n), False) for n in el)
               + f" {fmt(r.get('auto'), False)} {fmt(r.get('mmf@tutorial'), False)}", flush=True)
     print("\nbest points (lambda_chem, lambda_tv, eps, n_iter_tv):")
     for r in rows:
         at = {n: tuple(r[n]["at"][k] for k in ("lambda_chem", "lambda_tv", "eps", "n_iter_tv"))
               for n in names}
-        print(f"  {r['kind']} {r['dose']:g} s{r['seed']}: " + "; ".join(f"{n} {v}" for n, v in at.items()))
+        print(f"  {r['kind']} {r['dose']:g} s{r['seed']}: " + "; ".join(f"{n} {v}" for n, v in at.items())
+              + "".join(f"; {n} per element {r[n]['at']['lambda_tv_elements']}" for n in el))
+    pub = [n for n in ("mmf", "tutorial") if n in names]
+    fus = [n for n in names if n.startswith("fusedem")] + el
+    if pub and fus:
+        print("\nfusedem's best (any variant) - the published best (dB); auto - fusedem's best:")
+        for r in rows:
+            pb = max(r[n]["psnr"] for n in pub)
+            fb = max(fus, key=lambda n: r[n]["psnr"])
+            line = (f"  {r['kind']} {r['dose']:g} s{r['seed']}: {r[fb]['psnr'] - pb:+.2f} "
+                    f"({fb} {r[fb]['psnr']:.2f} vs {max(pub, key=lambda n: r[n]['psnr'])} {pb:.2f})")
+            if "auto" in r:
+                line += f"; auto {r['auto']['psnr'] - r[fb]['psnr']:+.2f}"
+            print(line)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench_quality_{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"grid": grid, "n_iter": N_ITER, "rows": rows}, indent=1, default=float))

@@ -118,6 +118,31 @@ def test_autotune_result_reports_its_search(phantom):
     assert all(np.isfinite(c.score) for c in res.candidates)
 
 
+def test_autotune_tries_tv_strengths_and_a_lambda_tv_per_element():
+    """The search tries every TV strength at the best λ's and, last, a λ_TV per element
+    made from probes that scale all elements alike; the choice is a scored candidate
+    and fuses as chosen."""
+    from fusedem import phantoms as P
+    from fusedem.tuning import TV_STRENGTHS
+
+    ph = P.make("particles", (64, 64), seed=3)
+    acq = P.measure(ph, 8.0, seed=1003)
+    res = autotune(acq.haadf, acq.maps)
+    tried = {(c.n_iter_tv, c.tv_step) for c in res.candidates}
+    assert set(TV_STRENGTHS) <= tried
+    best = min(res.candidates, key=lambda c: c.score)
+    assert res.params.lambda_tv_elements == (dict(best.lambda_tv_elements) or None)
+    assert (res.params.n_iter_tv, res.params.tv_step) == (best.n_iter_tv, best.tv_step)
+    per = [c for c in res.candidates if c.lambda_tv_elements]
+    assert len(per) <= 1  # one combination, scored on every split like any candidate
+    for c in per:
+        assert set(dict(c.lambda_tv_elements)) <= set(acq.maps)
+        assert all(v != c.lambda_tv for v in dict(c.lambda_tv_elements).values())
+        assert c.to_dict()["lambda_tv_elements"] == dict(c.lambda_tv_elements)
+    fused = fuse(acq.haadf, acq.maps, res.params)
+    assert fused.params == res.params
+
+
 def test_autotune_is_cancelled_by_closing_the_generator(phantom):
     _, haadf, maps = phantom
     gen = autotune_steps(haadf, maps)

@@ -112,6 +112,8 @@ def test_crop_outside_image_is_a_usage_error(tmp_path):
     (["--preset", "nope"], "invalid choice"),
     (["--elements", "Xx"], "Xx"),
     (["--n-iter", "2.5"], "invalid int value"),
+    (["--tv-step", "2"], "tv_step must lie in"),
+    (["--lambda-tv-elements", "O:0.5"], "expected ELEMENT=VALUE"),
 ])
 def test_bad_options_exit_2(tmp_path, args, expect):
     proc = fusedem_cli("fuse", DYSCO3, "-o", tmp_path / "o", *args)
@@ -196,3 +198,16 @@ def test_inputs_embedded_or_referenced(tmp_path):
     slim = fusedem.io.load_result(tmp_path / "b" / "PTO_Trilayer_dataset_fused.h5")
     assert slim.inputs == {} and slim.metadata["input_names"] == ["HAADF", "Sc", "Dy", "O"]
     assert slim.metadata["sources"] == [str(DYSCO3)]
+
+
+def test_tv_step_and_lambda_tv_per_element_options(tmp_path):
+    out = tmp_path / "o"
+    proc = fusedem_cli("fuse", DYSCO3, "-o", out, "--n-iter", 2, "--tv-step", 0.5,
+                       "--lambda-tv-elements", "O=0.3,Sc=0.05", "-q")
+    assert proc.returncode == 0, proc.stderr
+    p = params_from_file(out / "fusedem_params.toml")
+    assert p.tv_step == 0.5 and p.lambda_tv_elements == {"O": 0.3, "Sc": 0.05}
+    bad = fusedem_cli("fuse", DYSCO3, "-o", tmp_path / "b", "--n-iter", 2,
+                      "--lambda-tv-elements", "Au=0.3", "-q")
+    assert bad.returncode != 0 and "Au" in bad.stderr and "not among the maps" in bad.stderr
+    no_traceback(bad)

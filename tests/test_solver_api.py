@@ -279,6 +279,10 @@ def test_many_tv_inner_iterations_use_the_two_pass_kernels(small):
         (dict(tv_solver="cg"), "tv_solver must be one of"),
         (dict(lambda_haadf=-0.1), "lambda_haadf must be > 0"),
         (dict(background_threshold=1.5), "background_threshold"),
+        (dict(tv_step=0), "tv_step must lie in"),
+        (dict(tv_step=1.5), "tv_step must lie in"),
+        (dict(lambda_tv_elements={"O": -0.1}), r"lambda_tv_elements\['O'\] must be a number >= 0"),
+        (dict(lambda_tv_elements=[0.1, 0.2]), "lambda_tv_elements must map element symbols"),
     ],
 )
 def test_invalid_parameters(kw, match):
@@ -374,3 +378,40 @@ def test_poisson_prox_step_option(small):
     # at a large lambda_chem and small eps the explicit step oscillates; the prox step
     # keeps the Poisson cost lower at the end (no overshoot past the data)
     assert prox.costs["chem"][-1] < grad.costs["chem"][-1]
+
+
+def test_tv_step_and_lambda_tv_per_element(small):
+    """tv_step < 1 and a per-element lambda_tv change the maps; both kernels agree; an
+    element-wise value equal to lambda_tv changes nothing; an unknown element is named."""
+    truth, haadf, maps = small
+    kw = dict(lambda_chem=0.05, lambda_tv=0.05, n_iter=20, n_iter_tv=2)
+    ref = fuse(haadf, maps, **kw)
+    same = fuse(haadf, maps, lambda_tv_elements={"O": 0.05}, **kw)
+    for el in maps:
+        np.testing.assert_array_equal(ref.maps[el], same.maps[el])
+    short = fuse(haadf, maps, tv_step=0.5, **kw)
+    assert short.params.tv_step == 0.5
+    # a shorter dual step smooths less: more total variation left in the maps
+    assert short.costs["tv"][-1] > ref.costs["tv"][-1]
+    # a small lambda_tv for O alone: O keeps several times its variation, the others
+    # change by a few per cent (through the HAADF term only)
+    per = fuse(haadf, maps, lambda_tv_elements={"O": 0.005}, **kw)
+    assert per.params.lambda_tv_elements == {"O": 0.005}
+    tv = {el: float(np.abs(np.diff(per.maps[el], axis=1)).sum()) for el in maps}
+    tv_ref = {el: float(np.abs(np.diff(ref.maps[el], axis=1)).sum()) for el in maps}
+    assert tv["O"] > 3 * tv_ref["O"]
+    for el in ("Dy", "Sc"):
+        assert abs(tv[el] / tv_ref[el] - 1) < 0.05
+    with pytest.raises(ValueError, match=r"names element\(s\) \['Au'\] that are not among"):
+        fuse(haadf, maps, lambda_tv_elements={"Au": 0.1}, **kw)
+    # one-pass and two-pass kernels agree with both options
+    bh, b, symbols, z, _ = prepare_inputs(haadf, maps)
+    w = channel_weights(z, "z", 1.6).astype(np.float32)
+    p = FusionParams(tv_step=0.4, lambda_tv_elements={"O": 0.3}, **kw)
+    lam = np.array(p.lambda_tv_of(symbols))
+    one = Stepper(bh, b, w, 1 / len(symbols), p, lam_tv=lam)
+    two = Stepper(bh, b, w, 1 / len(symbols), p, fused=False, lam_tv=lam)
+    for _ in range(3):
+        one.step()
+        two.step()
+    np.testing.assert_allclose(one.x, two.x, atol=1e-5)

@@ -281,3 +281,57 @@ def test_forward_model_kernel_matches_reference():
     out = np.empty(x.shape[1:], F)
     kernels.forward_model(x.astype(F), w.astype(F), F(1.6), out)
     np.testing.assert_allclose(out, objective.haadf_model(x, w, 1.6), rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_inner,momentum", [(1, True), (3, True), (6, False), (25, True)])
+@pytest.mark.parametrize("tv_step", [1.0, 0.4])
+def test_kernels_match_the_stated_outer_iteration_with_per_element_weights(n_inner, momentum,
+                                                                            tv_step):
+    """Both kernels (one pass, two passes) against objective.outer_iteration, with one TV
+    weight per element (one of them 0: no TV step) and a shortened dual step."""
+    rng = np.random.default_rng(n_inner + int(10 * tv_step))
+    shape = (4, 33, 27)
+    x = rng.uniform(0, 1, shape)
+    x[x < 0.15] = 0.0
+    b = rng.uniform(0, 1, shape)
+    bh = rng.uniform(0, 1, shape[1:])
+    w = rng.uniform(0.5, 1.5, shape[0])
+    lam_tv = np.array([0.02, 0.3, 0.0, 0.08])
+    gamma, lam_h, lam_chem, eps = 1.6, 0.25, 0.05, 0.1
+    ref, p_ref, q_ref = objective.outer_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, lam_tv,
+                                                  n_inner, momentum, tv_step)
+    args = [a.astype(F) for a in (x, b, bh, w)]
+    scalars = (F(gamma), F(lam_h), F(lam_chem), F(eps))
+    alphas = pipeline.fgp_alphas(n_inner, momentum)
+    for bands in (1, 3):
+        xx, pp, qq = args[0].copy(), np.zeros(shape, F), np.zeros(shape, F)
+        pipeline.fused_iteration(xx, *args[1:], *scalars, pp, qq, lam_tv, alphas, False, True,
+                                 True, bands, False, tv_step)
+        np.testing.assert_allclose(xx, ref, atol=2e-5)
+        np.testing.assert_allclose(pp, p_ref, atol=2e-5)
+        np.testing.assert_allclose(qq, q_ref, atol=2e-5)
+    y = np.empty_like(args[0])
+    kernels.gradient_step(*args, *scalars, y, True)
+    work = [np.zeros(shape, F) for _ in range(4)]
+    out = np.empty_like(y)
+    kernels.tv_prox(y, lam_tv, n_inner, *work, out, momentum=momentum, block=8, tv_step=tv_step)
+    np.testing.assert_allclose(out, ref, atol=2e-5)
+    # each element's TV step is its own: element 2 (weight 0) is the clipped gradient step
+    np.testing.assert_allclose(out[2], y[2], atol=0)
+
+
+def test_per_element_weights_equal_separate_solves():
+    """One call with weights (n,) = n calls with one weight each."""
+    rng = np.random.default_rng(8)
+    y = rng.uniform(0, 1, (3, 20, 18)).astype(F)
+    lam = np.array([0.05, 0.2, 0.6], F)
+    work = [np.zeros_like(y) for _ in range(4)]
+    out = np.empty_like(y)
+    kernels.tv_prox(y, lam, 5, *work, out, block=4)
+    for e in range(3):
+        w1 = [np.zeros_like(y[e:e + 1]) for _ in range(4)]
+        o1 = np.empty_like(y[e:e + 1])
+        kernels.tv_prox(y[e:e + 1].copy(), float(lam[e]), 5, *w1, o1, block=4)
+        np.testing.assert_array_equal(out[e], o1[0])
+    with pytest.raises(ValueError, match="one value per element"):
+        kernels.tv_prox(y, lam[:2], 5, *work, out)

@@ -161,10 +161,11 @@ def _x_row(y, r, s, e, i, lam, buf):
 
 
 @nb.njit(parallel=True, **_JIT)
-def tv_inner(y, p, q, r, s, lam, alpha, first, last, block):
+def tv_inner(y, p, q, r, s, lam, alpha, first, last, block, tv_step):
     """One FGP/GP inner iteration for every element, in place, streaming over rows.
 
-    y: (n, ny, nx) input of the proximal step. p, q: dual variables (updated);
+    y: (n, ny, nx) input of the proximal step; lam: (n,) float32 TV weights (an
+    element with lam <= 0 is skipped); dual step tv_step / (8 lam). p, q: dual variables (updated);
     r, s: extrapolated duals (updated to p + alpha (p_new - p_old)). With
     ``first`` the extrapolated point is taken to be (p, q) (restart); with
     ``last`` r and s are not written (the next call restarts from p, q). Work is
@@ -187,12 +188,14 @@ def tv_inner(y, p, q, r, s, lam, alpha, first, last, block):
             halo_top[e, k, j] = rr[e, a - 1, j] if a > 0 else 0.0
             halo_r[e, k, j] = rr[e, bnd, j] if bnd < ny else 0.0
             halo_s[e, k, j] = ss[e, bnd, j] if bnd < ny else 0.0
-    c = np.float32(1.0 / (8.0 * lam))
-    lam32 = np.float32(lam)
     al = np.float32(alpha)
     for t in nb.prange(n * nb_):
         e = t // nb_
         k = t % nb_
+        lam32 = lam[e]
+        if lam32 <= 0:
+            continue
+        c = np.float32(tv_step / (8.0 * lam32))
         a = k * block
         bnd = min(a + block, ny)
         cur = np.empty(nx, np.float32)
@@ -246,23 +249,38 @@ def tv_inner(y, p, q, r, s, lam, alpha, first, last, block):
 
 @nb.njit(parallel=True, **_JIT)
 def tv_output(y, p, q, lam, x):
-    """x = max(y - lam * L(p, q), 0) for every element: the TV step's primal result."""
+    """x = max(y - lam_e * L(p, q), 0) for every element e: the TV step's primal result.
+
+    lam: (n,) float32 (an element with lam <= 0 gets max(y, 0))."""
     n, ny, nx = y.shape
-    lam32 = np.float32(lam)
     for t in nb.prange(n * ny):
         e = t // ny
         i = t % ny
-        _x_row(y, p, q, e, i, lam32, x[e, i])
+        _x_row(y, p, q, e, i, max(lam[e], np.float32(0.0)), x[e, i])
 
 
-def tv_prox(y, lam, n_inner, p, q, r, s, x, momentum=True, warm=False, block=32):
+def tv_weights(lam, n: int) -> np.ndarray:
+    """lam (a number, or one per element) as a (n,) float32 array."""
+    lam = np.asarray(lam, dtype=np.float32)
+    if lam.ndim == 1 and lam.shape[0] == n:
+        return np.ascontiguousarray(lam)
+    if lam.ndim != 0:
+        raise ValueError(f"lam must be a number or one value per element ({n}), "
+                         f"got shape {lam.shape}")
+    return np.full(n, lam, np.float32)
+
+
+def tv_prox(y, lam, n_inner, p, q, r, s, x, momentum=True, warm=False, block=32, tv_step=1.0):
     """Constrained TV denoising of each element map by FGP (or GP).
 
-    Solves x = argmin_{x>=0} 1/2 ||x - y||^2 + lam TV(x) approximately with
-    ``n_inner`` dual iterations (step 1/(8 lam)). y, x: (n, ny, nx) float32;
-    p, q, r, s: dual work arrays of the same shape (kept when ``warm``).
+    Solves x_e = argmin_{x>=0} 1/2 ||x - y_e||^2 + lam_e TV(x) approximately with
+    ``n_inner`` dual iterations (step tv_step/(8 lam_e); tv_step in (0, 1]). lam:
+    one weight for all elements or one per element (n,). y, x: (n, ny, nx)
+    float32; p, q, r, s: dual work arrays of the same shape (kept when ``warm``).
+    Stated in NumPy by :func:`fusedem.objective.tv_prox_steps`.
     """
-    if lam <= 0:
+    lam = tv_weights(lam, y.shape[0])
+    if lam.max() <= 0:
         x[...] = np.maximum(y, 0)
         return
     if not warm:
@@ -272,6 +290,6 @@ def tv_prox(y, lam, n_inner, p, q, r, s, x, momentum=True, warm=False, block=32)
     for k in range(n_inner):
         t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
         alpha = (t - 1.0) / t_next if momentum else 0.0
-        tv_inner(y, p, q, r, s, lam, alpha, k == 0, k == n_inner - 1, block)
+        tv_inner(y, p, q, r, s, lam, alpha, k == 0, k == n_inner - 1, block, np.float32(tv_step))
         t = t_next
     tv_output(y, p, q, lam, x)

@@ -58,3 +58,72 @@ def tv(img: np.ndarray) -> float:
 def tv_prox_objective(x: np.ndarray, y: np.ndarray, lam: float) -> float:
     """1/2 ||x - y||^2 + lam TV(x): what the TV proximal step minimises over x >= 0."""
     return 0.5 * float(np.sum((x - y) ** 2)) + lam * tv(x)
+
+
+def _L(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """L(p, q)_ij = p_ij + q_ij - p_(i-1)j - q_i(j-1) on (..., ny, nx) stacks."""
+    out = p + q
+    out[..., 1:, :] -= p[..., :-1, :]
+    out[..., :, 1:] -= q[..., :, :-1]
+    return out
+
+
+def _LT(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L^T(x) = (x_ij - x_(i+1)j, x_ij - x_i(j+1)), zero on the last row / column."""
+    p = np.zeros_like(x)
+    q = np.zeros_like(x)
+    p[..., :-1, :] = x[..., :-1, :] - x[..., 1:, :]
+    q[..., :, :-1] = x[..., :, :-1] - x[..., :, 1:]
+    return p, q
+
+
+def tv_prox_steps(y: np.ndarray, lam, n_inner: int, momentum: bool = True,
+                  tv_step: float = 1.0, p0: np.ndarray | None = None,
+                  q0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n_inner`` FGP (GP without momentum) iterations on the dual of each element's
+    constrained TV denoising, argmin_{x>=0} 1/2 ||x - y_e||^2 + lam_e TV(x).
+
+    y: (n, ny, nx); lam: a number or (n,) (an element with lam <= 0 gets max(y, 0)
+    and zero duals); the dual step is tv_step / (8 lam_e), tv_step in (0, 1]
+    (1: the largest step that converges). Duals start at (p0, q0) (default 0).
+    Returns (x, p, q): the primal result and the final duals, each (n, ny, nx).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), (y.shape[0],))
+    on = (lam > 0)[:, None, None]
+    lam3 = np.where(lam > 0, lam, 1.0)[:, None, None]
+    c = tv_step / (8.0 * lam3)
+    p = np.zeros_like(y) if p0 is None else np.array(p0, dtype=np.float64)
+    q = np.zeros_like(y) if q0 is None else np.array(q0, dtype=np.float64)
+    r, s, t = p.copy(), q.copy(), 1.0
+    for _ in range(n_inner):
+        dp, dq = _LT(np.maximum(y - lam3 * _L(r, s), 0.0))
+        pn, qn = r + c * dp, s + c * dq
+        nrm = np.maximum(1.0, np.sqrt(pn * pn + qn * qn))
+        pn, qn = pn / nrm, qn / nrm
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        alpha = (t - 1.0) / t_next if momentum else 0.0
+        r, s = pn + alpha * (pn - p), qn + alpha * (qn - q)
+        p, q, t = pn, qn, t_next
+    p, q = np.where(on, p, 0.0), np.where(on, q, 0.0)
+    x = np.maximum(y - np.where(on, lam3, 0.0) * _L(p, q), 0.0)
+    return x, p, q
+
+
+def outer_iteration(x: np.ndarray, b: np.ndarray, bh: np.ndarray, w: np.ndarray, gamma: float,
+                    lam_h: float, lam_chem: float, eps: float, lam_tv, n_inner: int,
+                    momentum: bool = True, tv_step: float = 1.0, prox: bool = False,
+                    p0: np.ndarray | None = None, q0: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One outer iteration of the solver (DESIGN.md 1): the step on lam_h Psi1 + lam_chem
+    Psi2 (explicit, or with ``prox`` the exact proximal step on lam_chem Psi2), clipped
+    at 0, then :func:`tv_prox_steps` with the per-element weights lam_tv (number or (n,)).
+
+    x, b: (n, ny, nx); bh: (ny, nx); w: (n,). Returns (x_new, p, q).
+    """
+    g1 = lam_h * grad_psi1(x, bh, w, gamma)
+    if prox:
+        y = prox_psi2(x - g1, b, eps, lam_chem)
+    else:
+        y = np.maximum(x - g1 - lam_chem * grad_psi2(x, b, eps), 0.0)
+    return tv_prox_steps(y, lam_tv, n_inner, momentum, tv_step, p0, q0)

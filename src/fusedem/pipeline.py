@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .kernels import _add_to_residual, _step_costs_row
+from .kernels import _add_to_residual, _step_costs_row, tv_weights
 
 _JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
 
@@ -82,13 +82,16 @@ def _row(arr, snap, t, a, bnd, base, e, r):
 
 @nb.njit(**_JIT)
 def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
-          alphas, warm, keep, update, snap_x, snap_p, snap_q, base, prox):
+          alphas, warm, keep, update, snap_x, snap_p, snap_q, base, prox, tv_step):
     """:func:`fused_iteration` on output rows a..bnd-1; returns their costs (3,)."""
     n, ny, nx = x.shape
-    n_in = alphas.shape[0] if lam_tv > 0 else 0
+    n_in = alphas.shape[0] if lam_tv.max() > 0 else 0
     g1 = gamma - np.float32(1.0)
-    lam32 = np.float32(lam_tv)
-    c = np.float32(1.0 / (8.0 * lam_tv)) if lam_tv > 0 else np.float32(0.0)
+    # per element: the TV weight and the dual step tv_step / (8 lam) (0: no TV step)
+    cs = np.zeros(n, np.float32)
+    for e in range(n):
+        if lam_tv[e] > 0:
+            cs[e] = np.float32(tv_step / (8.0 * lam_tv[e]))
     ry = n_in + 2  # rows of y kept: the output reads y row j - n_in - 1
     nr = n_in + 1  # dual rings: 0 holds the starting duals, k the result of iteration k
     # All scratch rows live in one buffer. Vectorised loops load one value past
@@ -148,8 +151,10 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
                     s1 += res[j] * res[j]
                 c1 += 0.5 * s1
         for e in range(n):
+            lam32 = lam_tv[e]
+            c = cs[e]
             # dual iteration k on row i = jj - k, from ring k - 1 into ring k
-            for k in range(1, n_in + 1):
+            for k in range(1, n_in + 1 if lam32 > 0 else 1):
                 i = jj - k
                 lo_k = max(0, a - 1 - (n_in - k))
                 hi_k = min(ny - 1, bnd - 1 + n_in - k)
@@ -175,9 +180,13 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
             i = jj - n_in - 1
             if i >= a and i < bnd and update:
                 yc = e * ry + i % ry
-                if n_in == 0:
+                if n_in == 0 or lam32 <= 0:
                     for j in range(nx):
                         x[e, i, j] = buf[yc, j]
+                    if keep and n_in > 0:
+                        for j in range(nx):
+                            p[e, i, j] = np.float32(0.0)
+                            q[e, i, j] = np.float32(0.0)
                 else:
                     last = (e * nr + n_in) * 4
                     _primal_row(buf, yc, o_p + last + ((i - 1) & 3), o_p + last + (i & 3),
@@ -195,21 +204,32 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
     return out
 
 
-@nb.njit(parallel=True, **_JIT)
 def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
-                    alphas, warm, keep, update, n_bands, prox=False):
+                    alphas, warm, keep, update, n_bands, prox=False, tv_step=1.0):
     """x = TV-prox(max(x - grad, 0)) in place; returns the costs (Psi1, Psi2, TV) of x before.
 
     x, b: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights. p, q: TV
     dual variables, read when ``warm`` (else the duals start at 0) and
-    overwritten with the final duals when ``keep``. alphas: (n_inner,) float64
-    FGP momentum factors (zeros for GP); with ``lam_tv`` <= 0 there is no TV
-    step; with ``update`` False nothing is written (costs only). Rows are split
-    into ``n_bands`` parallel bands. With ``prox`` the Psi2 part of the step is its
+    overwritten with the final duals when ``keep``. lam_tv: the TV weight, one
+    for all elements or one per element (n,); an element with weight <= 0 gets
+    no TV step. alphas: (n_inner,) float64 FGP momentum factors (zeros for GP);
+    ``tv_step``: the dual step as a fraction of 1 / (8 lam_tv) (in (0, 1]). With
+    ``update`` False nothing is written (costs only). Rows are split into
+    ``n_bands`` parallel bands. With ``prox`` the Psi2 part of the step is its
     exact proximal step (``kernels.gradient_step``). Costs are float64 (3,).
+    The step is stated in NumPy by :func:`fusedem.objective.outer_iteration`.
     """
+    return _fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q,
+                            tv_weights(lam_tv, x.shape[0]), alphas, warm, keep, update, n_bands,
+                            prox, np.float32(tv_step))
+
+
+@nb.njit(parallel=True, **_JIT)
+def _fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
+                     alphas, warm, keep, update, n_bands, prox, tv_step):
+    """:func:`fused_iteration` with lam_tv (n,) float32 and tv_step float32."""
     n, ny, nx = x.shape
-    n_in = alphas.shape[0] if lam_tv > 0 else 0
+    n_in = alphas.shape[0] if lam_tv.max() > 0 else 0
     band = (ny + n_bands - 1) // n_bands
     # rows around each band edge that both neighbours read, saved before either writes
     h = 2 * n_in + 2
@@ -234,7 +254,7 @@ def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
         if a < bnd:
             part[t] = _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q,
                             lam_tv, alphas, warm, keep, update, snap_x, snap_p, snap_q, base,
-                            prox)
+                            prox, tv_step)
     out = np.zeros(3)
     for t in range(n_bands):
         for k in range(3):

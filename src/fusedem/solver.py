@@ -226,6 +226,7 @@ def iterate(
         raise ValueError(f"every must be >= 1, got {every}")
     dev = resolve_device(device)
     bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
+    p.lambda_tv_of(symbols)  # names an element that is not there: ValueError now
     return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval), device=dev))
 
 
@@ -245,13 +246,14 @@ def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
         states.close()  # closing the caller's generator stops the solver at once
 
 
-def make_stepper(bh, b, w, lam_h: float, p: FusionParams, device: str, x0=None):
-    """The stepper of a resolved device ('cpu' or 'cuda'): step(), costs(), history(k), maps()."""
+def make_stepper(bh, b, w, lam_h: float, p: FusionParams, device: str, x0=None, lam_tv=None):
+    """The stepper of a resolved device ('cpu' or 'cuda'): step(), costs(), history(k), maps().
+    lam_tv: (n,) λ_TV per element (None: p.lambda_tv for all)."""
     if device == "cuda":
         from .cuda.stepper import SingleCudaStepper
 
-        return SingleCudaStepper(bh, b, w, lam_h, p, x0=x0)
-    return Stepper(bh, b, w, lam_h, p, x0=x0)
+        return SingleCudaStepper(bh, b, w, lam_h, p, x0=x0, lam_tv=lam_tv)
+    return Stepper(bh, b, w, lam_h, p, x0=x0, lam_tv=lam_tv)
 
 
 def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float,
@@ -264,7 +266,8 @@ def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float,
         x0 = np.where(b < p.background_threshold, np.float32(0), b)
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
     lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / len(symbols)
-    steps = make_stepper(bh, b, w, lam_h, p, device, x0=x0)
+    steps = make_stepper(bh, b, w, lam_h, p, device, x0=x0,
+                         lam_tv=np.array(p.lambda_tv_of(symbols), np.float32))
     name = device_name(device)
     t0 = time.perf_counter()
     last_maps = -np.inf
@@ -322,6 +325,7 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
     else:
         p = _resolve(params, overrides)
     bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
+    p.lambda_tv_of(symbols)  # names an element that is not there: ValueError now
     t0 = time.perf_counter()
     state = None
     for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0, device=dev)):

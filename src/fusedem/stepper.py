@@ -33,11 +33,14 @@ class Stepper:
     b: (n, ny, nx) float32 normalised maps; bh: (ny, nx) normalised HAADF;
     w: (n,) float32 channel weights; lam_h: the HAADF term's weight. ``fused``
     picks the kernel (None: the one-pass kernel up to MAX_FUSED_INNER). x0: the
-    initial iterate (n, ny, nx) float32 (None: b, the published choice).
+    initial iterate (n, ny, nx) float32 (None: b, the published choice). lam_tv:
+    the TV weight per element (n,) (None: p.lambda_tv for all; the solver passes
+    ``p.lambda_tv_of(symbols)``).
     """
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
-                 p: FusionParams, fused: bool | None = None, x0: np.ndarray | None = None):
+                 p: FusionParams, fused: bool | None = None, x0: np.ndarray | None = None,
+                 lam_tv: np.ndarray | None = None):
         self.bh, self.b, self.w, self.p = bh, b, w, p
         f32 = np.float32
         self.scalars = (f32(p.gamma), f32(lam_h), f32(p.lambda_chem), f32(p.eps))
@@ -47,6 +50,7 @@ class Stepper:
         self._stepped = False
         self._hist: list[np.ndarray] = []  # costs of x_0, x_1, ... as the steps computed them
         self._prox = p.poisson_step == "prox"
+        self._lam_tv = kernels.tv_weights(p.lambda_tv if lam_tv is None else lam_tv, b.shape[0])
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
         self._threads = numba.get_num_threads()  # the caller's limit; each step may use fewer
         if self.fused:
@@ -69,15 +73,15 @@ class Stepper:
             if self.fused:
                 costs = pipeline.fused_iteration(
                     self.x, self.b, self.bh, self.w, *self.scalars, self._p, self._q,
-                    float(p.lambda_tv), self._alphas, warm, p.warm_start_tv, True, self._bands,
-                    self._prox,
+                    self._lam_tv, self._alphas, warm, p.warm_start_tv, True, self._bands,
+                    self._prox, p.tv_step,
                 )
             else:
                 costs = kernels.gradient_step(self.x, self.b, self.bh, self.w, *self.scalars,
                                               self._y, True, self._prox)
-                kernels.tv_prox(self._y, p.lambda_tv, p.n_iter_tv, self._p, self._q, self._r,
+                kernels.tv_prox(self._y, self._lam_tv, p.n_iter_tv, self._p, self._q, self._r,
                                 self._s, self.x, momentum=p.tv_solver == "fgp", warm=warm,
-                                block=self._block)
+                                block=self._block, tv_step=p.tv_step)
         finally:
             numba.set_num_threads(self._threads)
         self._hist.append(costs)

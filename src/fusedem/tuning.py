@@ -1,4 +1,5 @@
-"""Automatic choice of λ_chem, λ_TV and the number of iterations from the data alone.
+"""Automatic choice of λ_chem, λ_TV (per element), the TV strength and the number of
+iterations, from the data alone.
 
 :func:`autotune_steps` is a generator (stream it, close it to cancel);
 :func:`autotune` drains it. Each candidate (λ_chem, λ_TV) is solved on the
@@ -24,25 +25,31 @@ from .cuda import resolve_device
 from .solver import _run, prepare_inputs
 
 Method = Literal["auto", "thinning", "masking", "frames"]
+#: A candidate: (λ_chem, λ_TV, n_iter_tv, tv_step, λ_TV per element as (symbol, value) pairs)
+Point = tuple[float, float, int, float, tuple[tuple[str, float], ...]]
 
 LAMBDA_CHEM_RANGE = (1e-4, 1.0)  #: the search never leaves these
 LAMBDA_TV_RANGE = (1e-4, 4.0)
-LAMBDA_CHEM_GRID = (0.001, 0.3)  #: the coarse grid's span (GRID_N log-spaced values each)
-LAMBDA_TV_GRID = (0.001, 1.0)
-#: Values per λ of the coarse grid, and the refinement steps around its best point.
-#: Chosen on grain phantoms (64²-128², doses 1-64, 7 cases): a 3 x 3 grid then
-#: rings of 8 neighbours at factors 2 and √2, every candidate scored on every
-#: split, came within 0.67 dB (mean; worst 1.14 dB) of the best of a 7 x 7 x 3
-#: grid (mean PSNR over elements); a 5 x 5 grid scored on one split then
-#: re-scored, or 4 x 4 grids, spent the same budget and lost 1.3-1.7 dB. On the
-#: lattice and particle phantoms (96², doses 0.5-32) the λ_chem grid 0.001-0.3
-#: came within 0.04 dB mean (worst 0.62 dB) of the best of a 7 x 6 x 2 grid
-#: (0.002-0.5: 0.11 dB mean, worst 1.02 dB). Current figures (with the TV-iteration
-#: sweep): benchmarks/study_autotune.py and docs/autotune.md.
-GRID_N = 3
-FACTORS = (2.0, math.sqrt(2.0))
-#: TV inner-iteration counts tried at the best λ's (besides the base's).
-TV_ITERS = (1, 2, 6)
+LAMBDA_CHEM_GRID = (0.001, 0.3)  #: the span of the first line (LINE_N log-spaced values)
+#: The first line of candidates: LINE_N values of λ_chem with λ_TV = RIDGE λ_chem (the
+#: best λ_TV is 0.7-2 λ_chem in every phantom case, docs/quality.md). Then the TV
+#: strengths at the best λ's, then MOVES while the score improves: λ_chem (and λ_TV
+#: with it) times or divided by the first factor, λ_TV alone by the second. A 3 x 3
+#: grid of (λ_chem, λ_TV) then rings of 8 neighbours spent most of the budget off
+#: the ridge and left none for the rings (docs/autotune.md).
+LINE_N = 5
+RIDGE = 1.5
+MOVES = ((2.0, 4.0), (math.sqrt(2.0), 2.0))
+#: TV strengths (inner iterations, tv_step) tried at the best λ's (besides the base's):
+#: from a cold start the TV step's strength comes in whole inner iterations, and a
+#: shorter dual step (tv_step < 1) makes it weaker than one. Lattices of atomic
+#: columns want one short step, particles 6 (docs/quality.md).
+TV_STRENGTHS = ((1, 0.25), (1, 0.5), (6, 1.0))
+#: Factors on λ_TV tried for each element alone at the end (FusionParams.lambda_tv_elements).
+#: All elements are scaled together in one solve (a neighbour the search may
+#: already have), each element's own held-out term says which factor suits it,
+#: and the combination is kept if it lowers the total score.
+PER_ELEMENT_FACTORS = (0.25, 0.5, 2.0, 4.0)
 #: The score is read every this many outer iterations (the choice of n_iter).
 CHECK_EVERY = 5
 #: One scored solve in fuse-times: copies and scoring at every checkpoint (measured
@@ -62,14 +69,20 @@ class Candidate:
     score: float  #: held-out squared error (normalised units, summed over elements)
     curve: tuple[tuple[int, float], ...] = ()  #: (iteration, score) along the solve
     n_iter_tv: int = 3  #: TV inner iterations of this candidate
+    tv_step: float = 1.0  #: its TV dual step fraction
+    #: λ_TV of single elements ((symbol, value) pairs; the others have lambda_tv)
+    lambda_tv_elements: tuple[tuple[str, float], ...] = ()
 
     @property
-    def point(self) -> tuple[float, float, int]:
-        return (self.lambda_chem, self.lambda_tv, self.n_iter_tv)
+    def point(self) -> Point:
+        return (self.lambda_chem, self.lambda_tv, self.n_iter_tv, self.tv_step,
+                self.lambda_tv_elements)
 
     def to_dict(self) -> dict[str, Any]:
         return {"lambda_chem": self.lambda_chem, "lambda_tv": self.lambda_tv,
-                "n_iter": self.n_iter, "n_iter_tv": self.n_iter_tv, "score": self.score}
+                "n_iter": self.n_iter, "n_iter_tv": self.n_iter_tv, "tv_step": self.tv_step,
+                "lambda_tv_elements": dict(self.lambda_tv_elements) or None,
+                "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -110,8 +123,11 @@ class AutoResult:
         """One line for logs and the panel."""
         p = self.params
         return (f"auto ({self.method}): λ chem {p.lambda_chem:.3g}, λ TV {p.lambda_tv:.3g}, "
-                f"{p.n_iter} iterations; score {self.score:.4g} from {len(self.candidates)} "
-                f"candidates in {self.elapsed:.1f} s")
+                f"{p.n_iter} iterations, {p.n_iter_tv} TV iterations"
+                + (f" (step {p.tv_step:g})" if p.tv_step != 1 else "")
+                + "".join(f", λ TV {el} {v:.3g}" for el, v in (p.lambda_tv_elements or {}).items())
+                + f"; score {self.score:.4g} from {len(self.candidates)} candidates in "
+                f"{self.elapsed:.1f} s")
 
 
 @dataclass(frozen=True)
@@ -155,58 +171,64 @@ class _Evaluator:
                  device: str = "cpu"):
         self.base, self.splits, self.device = base, splits, device
         self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
-        self.curves: dict[tuple[float, float, int, int], list[tuple[int, float]]] = {}
-        self._ready: dict[tuple[float, float, int, int], list[tuple[int, float]]] = {}
+        #: (point, split) -> [(iteration, score, per-element score terms)] along the solve
+        self.curves: dict[tuple[Point, int], list[tuple[int, float, dict[str, float]]]] = {}
+        self._ready: dict[tuple[Point, int], list[tuple[int, float, dict[str, float]]]] = {}
         self.n_solves = 0
+
+    def _params(self, point: Point) -> FusionParams:
+        lam_chem, lam_tv, n_tv, tv_step, per = point
+        return self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv, n_iter_tv=n_tv,
+                                 tv_step=tv_step, lambda_tv_elements=dict(per) or None)
 
     def prefetch(self, points, n_splits: int) -> None:
         """On a GPU, solve every missing (point, split) pair in one batch per n_iter_tv.
 
-        The curves wait in a side table; :meth:`_curve` counts a solve when it
-        takes one, so the budget and the choice are those of one-by-one solving.
+        The curves wait in a side table; :meth:`curve` counts a solve when it
+        takes one, so the budget is spent as in one-by-one solving.
         """
         if self.device != "cuda":
             return
         from .cuda.batch import score_curves
 
-        keys = [(*pt, k) for pt in points for k in range(n_splits)]
+        keys = [(pt, k) for pt in points for k in range(n_splits)]
         keys = [kk for kk in dict.fromkeys(keys) if kk not in self.curves and kk not in self._ready]
-        for n_tv in sorted({kk[2] for kk in keys}):
-            group = [kk for kk in keys if kk[2] == n_tv]
-            params = [self.base.replace(lambda_chem=lc, lambda_tv=lt, n_iter_tv=n_tv)
-                      for lc, lt, _, _ in group]
-            curves = score_curves(self.prepared, self.splits, params, [kk[3] for kk in group],
-                                  CHECK_EVERY)
+        for n_tv in sorted({pt[2] for pt, _ in keys}):
+            group = [kk for kk in keys if kk[0][2] == n_tv]
+            curves = score_curves(self.prepared, self.splits, [self._params(pt) for pt, _ in group],
+                                  [k for _, k in group], CHECK_EVERY)
             self._ready.update(zip(group, curves))
 
-    def _curve(self, lam_chem: float, lam_tv: float, n_tv: int, k: int) -> list[tuple[int, float]]:
-        key = (lam_chem, lam_tv, n_tv, k)
-        if key in self._ready:
-            self.curves[key] = self._ready.pop(key)
+    def curve(self, point: Point, k: int) -> list[tuple[int, float, dict[str, float]]]:
+        """The score along the solve of ``point`` on split ``k`` (solved once)."""
+        if (point, k) in self._ready:
+            self.curves[(point, k)] = self._ready.pop((point, k))
             self.n_solves += 1
-        if key not in self.curves:
-            p = self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv, n_iter_tv=n_tv)
+        if (point, k) not in self.curves:
+            p = self._params(point)
             bh, b, symbols, z, ranges = self.prepared[k]
             curve = []
-            for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False):
-                sc = validation.score(self.splits[k], state.maps, ranges)
-                curve.append((state.iteration, sc if math.isfinite(sc) else math.inf))
-            self.curves[key] = curve
+            for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False,
+                              device=self.device):
+                terms = validation.score_terms(self.splits[k], state.maps, ranges)
+                sc = sum(terms.values())
+                curve.append((state.iteration, sc if math.isfinite(sc) else math.inf, terms))
+            self.curves[(point, k)] = curve
             self.n_solves += 1
-        return self.curves[key]
+        return self.curves[(point, k)]
 
-    def __call__(self, point: tuple[float, float, int], n_splits: int = 1) -> Candidate:
-        """The candidate (λ_chem, λ_TV, n_iter_tv) scored on the first ``n_splits`` splits
-        (mean score curve)."""
-        curves = [self._curve(*point, k) for k in range(n_splits)]
-        its = [it for it, _ in curves[0]]
+    def __call__(self, point: Point, n_splits: int = 1) -> Candidate:
+        """The candidate ``point`` scored on the first ``n_splits`` splits (mean score curve)."""
+        curves = [self.curve(point, k) for k in range(n_splits)]
+        its = [c[0] for c in curves[0]]
         mean = [float(np.mean([c[i][1] for c in curves])) for i in range(len(its))]
         i = int(np.argmin(mean))
-        return Candidate(point[0], point[1], its[i], mean[i], tuple(zip(its, mean)), point[2])
+        return Candidate(point[0], point[1], its[i], mean[i], tuple(zip(its, mean)), point[2],
+                         point[3], point[4])
 
     def cost(self, points, n_splits: int = 1) -> int:
         """Solves that scoring ``points`` on ``n_splits`` splits still needs."""
-        return sum((*pt, k) not in self.curves for pt in points for k in range(n_splits))
+        return sum((pt, k) not in self.curves for pt in points for k in range(n_splits))
 
 
 
@@ -224,16 +246,13 @@ def _clip(v: float, rng: tuple[float, float]) -> float:
     return _sig(min(max(v, rng[0]), rng[1]))
 
 
-def _around(c: Candidate, factor: float) -> list[tuple[float, float, int]]:
-    """The 8 neighbours of a candidate on a log grid of spacing ``factor`` (clipped)."""
-    out = []
-    for fc in (1 / factor, 1.0, factor):
-        for ft in (1 / factor, 1.0, factor):
-            if fc == ft == 1.0:
-                continue
-            out.append((_clip(c.lambda_chem * fc, LAMBDA_CHEM_RANGE),
-                        _clip(c.lambda_tv * ft, LAMBDA_TV_RANGE), c.n_iter_tv))
-    return list(dict.fromkeys(out))
+def _moves(c: Candidate, fc: float, ft: float) -> list[Point]:
+    """λ_chem and λ_TV of ``c`` both times and divided by ``fc``, then λ_TV alone by ``ft``."""
+    lc, lt = c.lambda_chem, c.lambda_tv
+    pts = [(lc / fc, lt / fc), (lc * fc, lt * fc), (lc, lt / ft), (lc, lt * ft)]
+    return list(dict.fromkeys(
+        (_clip(a, LAMBDA_CHEM_RANGE), _clip(b, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step,
+         c.lambda_tv_elements) for a, b in pts))
 
 
 def autotune_steps(
@@ -260,12 +279,14 @@ def autotune_steps(
     as :data:`SOLVE_COST` fuses. Counted in solves, not seconds, so the same data
     always give the same choice, whatever else the machine is doing.
 
-    The search scores the base point and a coarse 3 x 3 log grid of
-    (λ_chem, λ_TV), then rings of 8 neighbours around the best point (factor
-    2, then √2) while the score improves and the budget lasts; every candidate
-    is scored on every split (mean). On a GPU (``device``: 'auto', 'cpu' or
-    'cuda') the candidates of each grid or ring are solved together in one batch;
-    the choice is the same. Raises ValueError for inputs that cannot be validated.
+    The search scores the base point and a line of λ_chem along the ridge
+    λ_TV = RIDGE λ_chem, then the TV strengths (TV_STRENGTHS: inner iterations
+    and tv_step) at the best point, then moves of λ_chem and λ_TV (MOVES) while
+    the score improves and the budget lasts, and last a λ_TV per element
+    (PER_ELEMENT_FACTORS, kept only if it lowers the score); every candidate is
+    scored on every split (mean). On a GPU (``device``: 'auto', 'cpu' or 'cuda')
+    the candidates of each stage are solved together in one batch, the budget
+    counted as on the CPU. Raises ValueError for inputs that cannot be validated.
     """
     dev = resolve_device(device)
     t0 = time.perf_counter()
@@ -304,9 +325,12 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     # solves, not seconds, so that the same data always give the same choice
     max_solves = max(len(splits), int(budget / SOLVE_COST))
     n_all = len(splits)
-    tv_iters = [n for n in TV_ITERS if n != base.n_iter_tv]
-    reserve = (len(tv_iters) + 1) * n_all if tv_iters else 0  # for the TV-iteration sweep
-    tried: dict[tuple[float, float, int], Candidate] = {}
+    strengths = [s for s in TV_STRENGTHS if s != (base.n_iter_tv, base.tv_step)]
+    n_el = len(splits[0].fit)
+    factors = PER_ELEMENT_FACTORS if n_el > 1 else ()
+    # solves kept back for the later stages: TV strengths, one move, the per-element sweep
+    reserve = (len(strengths) + 1) * n_all + (len(factors) + n_all if factors else 0)
+    tried: dict[Point, Candidate] = {}
     best: Candidate | None = None
     stopped = "converged"
 
@@ -326,25 +350,40 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
                 best = c
             yield AutoProgress(c, best, ev.n_solves, max_solves, time.perf_counter() - t0)
 
-    ntv = base.n_iter_tv
-    grid = [(lc, lt, ntv) for lc in _log_grid(LAMBDA_CHEM_GRID, GRID_N)
-            for lt in _log_grid(LAMBDA_TV_GRID, GRID_N)]
-    yield from visit([(base.lambda_chem, base.lambda_tv, ntv)] + grid, max_solves - reserve)
-    for factor in FACTORS:
-        while stopped != "budget":
-            centre = best
-            yield from visit(_around(centre, factor), max_solves - reserve)
-            if best is centre:
-                break
-    if tv_iters:  # the TV step's strength comes in whole inner iterations (docs/quality.md)
+    ntv, tstep = base.n_iter_tv, base.tv_step
+    el_reserve = len(factors) + n_all if factors else 0
+    # 1. the base point and a line of λ_chem along the ridge λ_TV = RIDGE λ_chem
+    line = [(lc, _clip(RIDGE * lc, LAMBDA_TV_RANGE), ntv, tstep, ())
+            for lc in _log_grid(LAMBDA_CHEM_GRID, LINE_N)]
+    yield from visit([(base.lambda_chem, base.lambda_tv, ntv, tstep, ())] + line,
+                     max_solves - reserve)
+    # 2. the TV step's strength per outer iteration at the best λ's (docs/quality.md)
+    if strengths:
         stopped = "converged" if stopped == "budget" else stopped
         centre = best
-        yield from visit([(centre.lambda_chem, centre.lambda_tv, n) for n in tv_iters], max_solves)
-        if best is not centre:  # re-centre the λ's for the new inner-iteration count
-            yield from visit(_around(best, FACTORS[-1]), max_solves)
+        yield from visit([(centre.lambda_chem, centre.lambda_tv, n, t, ()) for n, t in strengths],
+                         max_solves - el_reserve)
+    # 3. moves of λ_chem (along the ridge) and of λ_TV while the score improves
+    for fc, ft in MOVES:
+        while stopped != "budget":
+            centre = best
+            yield from visit(_moves(centre, fc, ft), max_solves - el_reserve)
+            if best is centre:
+                break
+    if factors and stopped != "cancelled":
+        stopped = "converged" if stopped == "budget" else stopped
+        centre = best
+        probes = _scaled(centre, factors)
+        if n_all == 1:  # a probe is then a whole candidate
+            yield from visit(probes, max_solves - n_all)
+        per = _per_element_choice(ev, centre, probes, max_solves - n_all)
+        if per:
+            yield from visit([(centre.lambda_chem, centre.lambda_tv, centre.n_iter_tv,
+                               centre.tv_step, per)], max_solves)
     assert best is not None
     chosen = base.replace(lambda_chem=best.lambda_chem, lambda_tv=best.lambda_tv,
-                          n_iter=best.n_iter, n_iter_tv=best.n_iter_tv)
+                          n_iter=best.n_iter, n_iter_tv=best.n_iter_tv, tv_step=best.tv_step,
+                          lambda_tv_elements=dict(best.lambda_tv_elements) or None)
     notes = []
     for name, rng, v in (("lambda_chem", LAMBDA_CHEM_RANGE, best.lambda_chem),
                          ("lambda_tv", LAMBDA_TV_RANGE, best.lambda_tv)):
@@ -353,6 +392,29 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     result = AutoResult(chosen, base, best.score, used, tuple(tried.values()),
                         time.perf_counter() - t0, ev.n_solves, stopped, tuple(notes))
     yield AutoProgress(None, best, ev.n_solves, max_solves, result.elapsed, result)
+
+
+def _scaled(c: Candidate, factors) -> list[Point]:
+    """``c`` with λ_TV times each factor (all elements alike)."""
+    return [(c.lambda_chem, _clip(c.lambda_tv * f, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step, ())
+            for f in factors]
+
+
+def _per_element_choice(ev: _Evaluator, centre: Candidate, probes: list[Point], limit: int
+                        ) -> tuple[tuple[str, float], ...]:
+    """λ_TV per element: each element takes the λ_TV, among the centre's and the
+    probes' (all elements scaled alike), of its own smallest held-out term on split
+    0 at the centre's n_iter. Probes not yet solved are solved within ``limit``
+    solves. () when no element moves."""
+    options = [centre.point] + [pt for pt in probes
+                                if not ev.cost([pt]) or ev.n_solves + 1 <= limit]
+    terms = [next(t for it, _, t in ev.curve(pt, 0) if it == centre.n_iter) for pt in options]
+    per = []
+    for el in terms[0]:
+        k = min(range(len(options)), key=lambda k: terms[k][el])
+        if k:
+            per.append((el, options[k][1]))
+    return tuple(per)
 
 
 def autotune(haadf, maps: Mapping[str, object], base: FusionParams | None = None,

@@ -187,6 +187,19 @@ def _held_vectors(split: Split) -> dict[str, tuple[np.ndarray, tuple[float, floa
     return cache
 
 
+def score_terms(split: Split, fitted: Mapping[str, np.ndarray],
+                ranges: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """Each element's term of :func:`score` (element -> held-out squared error)."""
+    terms = {}
+    for k, (h, sums) in _held_vectors(split).items():
+        lo, hi = ranges[k]
+        x = np.asarray(fitted[k])
+        x = x[split.mask] if split.mask is not None else x.ravel()
+        norm = ((hi - lo) * split.ratio) ** 2
+        terms[k] = _affine_residual(x.astype(np.float64), h, sums) / norm
+    return terms
+
+
 def score(split: Split, fitted: Mapping[str, np.ndarray],
           ranges: Mapping[str, tuple[float, float]]) -> float:
     """Held-out squared error of fitted maps (normalised units), summed over elements.
@@ -201,11 +214,4 @@ def score(split: Split, fitted: Mapping[str, np.ndarray],
     the input's units). Errors are divided by ((hi - lo)·ratio)² so that every
     element counts in normalised units.
     """
-    total = 0.0
-    for k, (h, sums) in _held_vectors(split).items():
-        lo, hi = ranges[k]
-        x = np.asarray(fitted[k])
-        x = x[split.mask] if split.mask is not None else x.ravel()
-        norm = ((hi - lo) * split.ratio) ** 2
-        total += _affine_residual(x.astype(np.float64), h, sums) / norm
-    return total
+    return float(sum(score_terms(split, fitted, ranges).values()))

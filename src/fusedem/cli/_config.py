@@ -68,6 +68,21 @@ class _NoneValue:
 NONE = _NoneValue()
 
 
+def per_element(text: str) -> dict[str, float]:
+    """'O=0.6,Sc=0.1' -> {'O': 0.6, 'Sc': 0.1} (the --lambda-tv-elements option)."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        sym, sep, val = item.partition("=")
+        try:
+            if not sep or not sym.strip():
+                raise ValueError
+            out[sym.strip()] = float(val)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected ELEMENT=VALUE[,ELEMENT=VALUE...], got {text!r}") from None
+    return out
+
+
 def _none_or(kind: type):
     def conv(text: str):
         if text.strip().lower() in ("none", "auto", ""):
@@ -108,11 +123,15 @@ def add_param_options(parser: argparse.ArgumentParser, cls: type = FusionParams,
         if kind not in (bool, int, float, str):
             continue  # nested settings: config file only
         conv: Any = _bool if kind is bool else kind
+        if f.name == "lambda_tv_elements":
+            kind = conv = per_element
         if f.name in optional:
             conv = _none_or(kind)
         g.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, type=conv, default=None,
-            choices=choices.get(f.name), metavar=None if f.name in choices else kind.__name__.upper(),
+            choices=choices.get(f.name),
+            metavar=None if f.name in choices else ("EL=VALUE,..." if kind is per_element
+                                                    else kind.__name__.upper()),
             help=f"default {getattr(defaults, f.name)!r}" + (" ('none' allowed)" if f.name in optional else ""),
         )
 
@@ -179,6 +198,8 @@ def _toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {v!r} to TOML")
 
 

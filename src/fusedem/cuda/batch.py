@@ -37,7 +37,9 @@ def _stepper(prepared: Sequence[tuple], params: Sequence[FusionParams],
     if p0.background_threshold is not None:  # as fusedem.solver: the initial iterate only
         xb = b[np.asarray(slots)]
         x0 = np.where(xb < p0.background_threshold, np.float32(0), xb)
-    return CudaStepper(bh, b, w, lam_h, params, bidx=slots, x0=x0, history=p0.n_iter), symbols
+    lam_tv = np.array([p.lambda_tv_of(symbols) for p in params], np.float32)
+    return CudaStepper(bh, b, w, lam_h, params, bidx=slots, x0=x0, history=p0.n_iter,
+                       lam_tv=lam_tv), symbols
 
 
 def fuse_parameter_sets(haadf, maps: Mapping[str, object],
@@ -45,7 +47,7 @@ def fuse_parameter_sets(haadf, maps: Mapping[str, object],
     """Fuse one image with K parameter sets in one GPU batch.
 
     haadf: (ny, nx); maps: element -> (ny, nx); params: K FusionParams that
-    differ only in lambda_chem and lambda_tv. Returns K dicts element -> (ny, nx)
+    differ only in lambda_chem, lambda_tv, lambda_tv_elements and tv_step. Returns K dicts element -> (ny, nx)
     float32 fused maps in normalised units, as :func:`fusedem.fuse` gives them.
     """
     params = list(params)
@@ -85,17 +87,18 @@ def fuse_frames(haadf_frames, map_frames: Mapping[str, object],
 
 def score_curves(prepared: Sequence[tuple], splits: Sequence[validation.Split],
                  params: Sequence[FusionParams], slots: Sequence[int],
-                 every: int) -> list[list[tuple[int, float]]]:
+                 every: int) -> list[list[tuple[int, float, dict[str, float]]]]:
     """Held-out score curves of K candidate solves, computed in one batch.
 
     prepared[s], splits[s]: the prepared fit data and the split of data slot s;
     params[k] is solved on slot slots[k]. Returns, per problem, the list of
-    (iteration, score) every ``every`` iterations and at the end (inf where a
-    solve diverged), as :class:`fusedem.tuning` scores one candidate.
+    (iteration, score, per-element score terms) every ``every`` iterations and at
+    the end (inf where a solve diverged), as :class:`fusedem.tuning` scores one
+    candidate.
     """
     st, symbols = _stepper(prepared, params, slots)
     n_iter = params[0].n_iter
-    curves: list[list[tuple[int, float]]] = [[] for _ in params]
+    curves: list[list[tuple[int, float, dict[str, float]]]] = [[] for _ in params]
     for it in range(1, n_iter + 1):
         st.step()
         if it % every and it != n_iter:
@@ -103,6 +106,7 @@ def score_curves(prepared: Sequence[tuple], splits: Sequence[validation.Split],
         x = st.maps()
         for k, s in enumerate(slots):
             fitted = {sym: x[k, i] for i, sym in enumerate(symbols)}
-            sc = validation.score(splits[s], fitted, prepared[s][4])
-            curves[k].append((it, sc if math.isfinite(sc) else math.inf))
+            terms = validation.score_terms(splits[s], fitted, prepared[s][4])
+            sc = sum(terms.values())
+            curves[k].append((it, sc if math.isfinite(sc) else math.inf, terms))
     return curves

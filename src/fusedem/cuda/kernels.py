@@ -7,7 +7,8 @@ C-contiguous device arrays:
     x, y, p, q, r0, s0, r1, s1   (K * n, ny, nx)   problem k, element e at row k * n + e
     b                            (Kb * n, ny, nx)  measured maps; problem k uses slot bidx[k]
     bh                           (Kb, ny, nx)      normalised HAADF, slot bidx[k]
-    lam_chem, lam_tv             (K,)              per-problem parameters
+    lam_chem, tv_step            (K,)              per-problem parameters
+    lam_tv                       (K * n,)          λ_TV of problem k, element e at k * n + e
     costs                        (K, 3) float64    accumulated (Psi1, Psi2, TV) of the input x
 
 One outer iteration is ``gradient_step`` (x -> y, and the costs of x), then
@@ -134,10 +135,11 @@ def _primal(y, r, s, m, i, j, lam, ny, nx, zero_duals):
 
 
 @cuda.jit(fastmath=True)
-def tv_dual_step(y, p, q, r_in, s_in, r_out, s_out, lam_tv, n, alpha, zero_in, write_rs):
+def tv_dual_step(y, p, q, r_in, s_in, r_out, s_out, lam_tv, tv_step, n, alpha, zero_in,
+                 write_rs):
     """One FGP/GP dual iteration for every image, on pixel (i, j) of image m (grid z).
 
-    (p, q) = P_1((r, s) + L^T(x) / (8 lam)) with x = max(y - lam L(r, s), 0), where
+    (p, q) = P_1((r, s) + tv_step L^T(x) / (8 lam)) with x = max(y - lam L(r, s), 0), where
     (r, s) is (r_in, s_in), or 0 with ``zero_in`` (a cold start); with ``write_rs``,
     (r_out, s_out) = (p, q) + alpha ((p, q) - (p_old, q_old)). lam <= 0: no TV, duals 0.
     """
@@ -147,7 +149,7 @@ def tv_dual_step(y, p, q, r_in, s_in, r_out, s_out, lam_tv, n, alpha, zero_in, w
     nx = y.shape[2]
     if i >= ny or j >= nx:
         return
-    lam = lam_tv[m // n]
+    lam = lam_tv[m]
     if lam <= 0:
         p[m, i, j] = float32(0.0)
         q[m, i, j] = float32(0.0)
@@ -155,7 +157,7 @@ def tv_dual_step(y, p, q, r_in, s_in, r_out, s_out, lam_tv, n, alpha, zero_in, w
             r_out[m, i, j] = float32(0.0)
             s_out[m, i, j] = float32(0.0)
         return
-    c = float32(1.0) / (float32(8.0) * lam)
+    c = tv_step[m // n] / (float32(8.0) * lam)
     xc = _primal(y, r_in, s_in, m, i, j, lam, ny, nx, zero_in)
     pv = float32(0.0)
     qv = float32(0.0)
@@ -179,7 +181,7 @@ def tv_dual_step(y, p, q, r_in, s_in, r_out, s_out, lam_tv, n, alpha, zero_in, w
 
 
 @cuda.jit(fastmath=True)
-def tv_primal(y, p, q, lam_tv, n, x):
+def tv_primal(y, p, q, lam_tv, x):
     """x = max(y - lam L(p, q), 0) on pixel (i, j) of image m (grid z): the TV step's result."""
     j, i = cuda.grid(2)
     m = cuda.blockIdx.z
@@ -187,7 +189,7 @@ def tv_primal(y, p, q, lam_tv, n, x):
     nx = y.shape[2]
     if i >= ny or j >= nx:
         return
-    lam = lam_tv[m // n]
+    lam = lam_tv[m]
     x[m, i, j] = _primal(y, p, q, m, i, j, lam, ny, nx, lam <= 0)
 
 

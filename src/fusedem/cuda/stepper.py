@@ -19,6 +19,7 @@ from ..pipeline import fgp_alphas
 from . import kernels as K
 
 _SHARED = ("gamma", "eps", "n_iter_tv", "tv_solver", "poisson_step", "warm_start_tv")
+#: besides lambda_chem, lambda_tv, lambda_tv_elements and tv_step, which may differ
 
 
 class CudaStepper:
@@ -26,14 +27,16 @@ class CudaStepper:
 
     bh: (Kb, ny, nx) or (ny, nx) normalised HAADF; b: (Kb, n, ny, nx) or (n, ny, nx)
     normalised maps; w: (n,) channel weights; lam_h: the HAADF term's weight;
-    params: one FusionParams or K of them (equal in all but lambda_chem and
-    lambda_tv); bidx: (K,) data slot of each problem (default: k, or 0 when Kb = 1).
+    params: one FusionParams or K of them (equal in all but lambda_chem, lambda_tv,
+    lambda_tv_elements and tv_step); lam_tv: (K, n) or (n,) λ_TV per problem and
+    element (None: each problem's lambda_tv for all its elements); bidx: (K,) data slot of each problem (default: k, or 0 when Kb = 1).
     x0: initial iterate, (n, ny, nx) or (K, n, ny, nx) (None: b, the published choice).
     """
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
                  params: FusionParams | Sequence[FusionParams], bidx: Sequence[int] | None = None,
-                 x0: np.ndarray | None = None, history: int = 0):
+                 x0: np.ndarray | None = None, history: int = 0,
+                 lam_tv: np.ndarray | None = None):
         plist = [params] if isinstance(params, FusionParams) else list(params)
         if not plist:
             raise ValueError("CudaStepper needs at least one parameter set")
@@ -57,7 +60,10 @@ class CudaStepper:
         f32 = np.float32
         self._scal = (f32(p0.gamma), f32(lam_h), f32(p0.eps))
         self._lam_chem = cuda.to_device(np.array([p.lambda_chem for p in plist], f32))
-        self._lam_tv = cuda.to_device(np.array([p.lambda_tv for p in plist], f32))
+        lt = (np.repeat([[p.lambda_tv] for p in plist], n, axis=1) if lam_tv is None
+              else np.broadcast_to(np.asarray(lam_tv, f32), (k_all, n)))
+        self._lam_tv = cuda.to_device(np.ascontiguousarray(lt, f32).reshape(k_all * n))
+        self._tv_step = cuda.to_device(np.array([p.tv_step for p in plist], f32))
         self._alphas = fgp_alphas(p0.n_iter_tv, momentum=p0.tv_solver == "fgp").astype(f32)
         self._prox = p0.poisson_step == "prox"
         self._b = cuda.to_device(np.ascontiguousarray(b.reshape(kb * n, ny, nx)))
@@ -106,10 +112,9 @@ class CudaStepper:
             rin, sin = self._rs[it % 2]
             rout, sout = self._rs[(it + 1) % 2]
             K.tv_dual_step[self._grid_m, K.BLOCK](
-                self._y, self._pd, self._qd, rin, sin, rout, sout, self._lam_tv, self.n,
+                self._y, self._pd, self._qd, rin, sin, rout, sout, self._lam_tv, self._tv_step, self.n,
                 self._alphas[it], it == 0 and not warm, it < n_in - 1)
-        K.tv_primal[self._grid_m, K.BLOCK](self._y, self._pd, self._qd, self._lam_tv, self.n,
-                                           self._x)
+        K.tv_primal[self._grid_m, K.BLOCK](self._y, self._pd, self._qd, self._lam_tv, self._x)
 
     def costs(self) -> np.ndarray:
         """Costs (Psi1, Psi2, TV) of the current iterates, (K, 3) float64 (copied back)."""
@@ -139,8 +144,8 @@ class SingleCudaStepper:
     step(), costs() -> (3,), history(k) -> (k, 3), maps() -> (n, ny, nx)."""
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
-                 p: FusionParams, x0: np.ndarray | None = None):
-        self._s = CudaStepper(bh, b, w, lam_h, p, x0=x0, history=p.n_iter)
+                 p: FusionParams, x0: np.ndarray | None = None, lam_tv: np.ndarray | None = None):
+        self._s = CudaStepper(bh, b, w, lam_h, p, x0=x0, history=p.n_iter, lam_tv=lam_tv)
 
     def step(self) -> None:
         self._s.step()

@@ -130,11 +130,14 @@ class ParamControls(Container):
                 float(self.background_threshold.value) if self.threshold_on.value else None
             ),
         )
-        return FusionParams(**kw)
+        # fields without a control (poisson_step, tv_step, lambda_tv_elements) keep the
+        # values last set (by a preset, Reset or Auto)
+        return self._unshown.replace(**kw)
 
     def set_params(self, p: FusionParams) -> None:
         """Show ``p`` in the controls (the preset box then names a matching preset, if any)."""
         self._loading = True
+        self._unshown = p
         try:
             for name in ("lambda_chem", "lambda_tv", "gamma", "eps", "n_iter", "n_iter_tv",
                          "weighting", "tv_solver", "warm_start_tv", "map_scaling"):
