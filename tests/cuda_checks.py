@@ -18,6 +18,7 @@ CASES: dict[str, dict] = {
     "warm_start": {"warm_start_tv": True},
     "prox": {"poisson_step": "prox"},
     "gp_4": {"tv_solver": "gp", "n_iter_tv": 4},
+    "tv_step_per_element": {"tv_step": 0.5, "lambda_tv_elements": {"O": 0.3}},
     "dysco3_preset": {"background_threshold": 0.2, "map_scaling": "minmax", "lambda_tv": 0.0},
 }
 

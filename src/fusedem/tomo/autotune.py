@@ -33,6 +33,18 @@ class TomoAutoResult:
     scores: dict[tuple[float, float], float]
     elapsed: float
 
+    def to_dict(self) -> dict:
+        """JSON-ready: method, chosen params, each (λ_chem, λ_TV) tried with its score."""
+        return {"method": f"Poisson thinning (p = {THINNING_P}) of the chemical tilts",
+                "params": self.params.to_dict(), "elapsed": self.elapsed,
+                "candidates": [{"lambda_chem": lc, "lambda_tv": lt, "score": sc}
+                               for (lc, lt), sc in self.scores.items()]}
+
+    def summary(self) -> str:
+        p = self.params
+        return (f"auto: lambda_chem {p.lambda_chem:g}, lambda_tv {p.lambda_tv:g} of "
+                f"{len(self.scores)} candidates ({self.elapsed:.1f} s)")
+
 
 def _held_nll(pb, volumes, held: dict[str, np.ndarray], ratio: float) -> float:
     """Poisson NLL of held counts under mean ratio · g_e · P_c x_e (summed over elements)."""
