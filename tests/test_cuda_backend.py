@@ -38,7 +38,7 @@ def _check(res: dict) -> None:
 @pytest.fixture(scope="module")
 def simulated() -> dict:
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    out = subprocess.run([sys.executable, str(Path(__file__).parent / "cuda_checks.py"), "16", "5", "6"],
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "cuda_checks.py"), "16", "5", "10"],
                          capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
