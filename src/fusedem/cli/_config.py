@@ -120,11 +120,11 @@ def add_param_options(parser: argparse.ArgumentParser, cls: type = FusionParams,
                "poisson_step": POISSON_STEPS}
     for f in dataclasses.fields(cls):
         kind = _field_type(f.name, cls)
-        if kind not in (bool, int, float, str):
+        if f.name == "lambda_tv_elements":
+            kind = per_element
+        elif kind not in (bool, int, float, str):
             continue  # nested settings: config file only
         conv: Any = _bool if kind is bool else kind
-        if f.name == "lambda_tv_elements":
-            kind = conv = per_element
         if f.name in optional:
             conv = _none_or(kind)
         g.add_argument(
