@@ -82,8 +82,8 @@ def autotune_agreement(size: int, n_iter: int, budget: float) -> dict[str, objec
     base = FusionParams(n_iter=n_iter)
     a = autotune(haadf, maps, base, device="cpu", budget=budget)
     b = autotune(haadf, maps, base, device="cuda", budget=budget)
-    sa = {(c.lambda_chem, c.lambda_tv, c.n_iter_tv): c.score for c in a.candidates}
-    sb = {(c.lambda_chem, c.lambda_tv, c.n_iter_tv): c.score for c in b.candidates}
+    sa = {c.point: c.score for c in a.candidates}  # every parameter that tells candidates apart
+    sb = {c.point: c.score for c in b.candidates}
     common = set(sa) & set(sb)
     return {"same_points": set(sa) == set(sb), "n_points": len(sa),
             "score_rel": max(abs(sa[k] - sb[k]) / abs(sa[k]) for k in common),
