@@ -19,6 +19,7 @@ CASES: dict[str, dict] = {
     "prox": {"poisson_step": "prox"},
     "gp_4": {"tv_solver": "gp", "n_iter_tv": 4},
     "tv_step_per_element": {"tv_step": 0.5, "lambda_tv_elements": {"O": 0.3}},
+    "count_weights": {"poisson_weights": "counts", "poisson_step": "prox"},
     "dysco3_preset": {"background_threshold": 0.2, "map_scaling": "minmax", "lambda_tv": 0.0},
 }
 
@@ -56,8 +57,8 @@ def batch_errors(size: int, n_iter: int) -> dict[str, float]:
     from fusedem.cuda.batch import fuse_frames, fuse_parameter_sets
 
     haadf, maps = inputs(size, seed=1)
-    sets = [FusionParams(n_iter=n_iter, lambda_chem=lc, lambda_tv=lt)
-            for lc, lt in ((0.01, 0.02), (0.1, 0.3), (0.05, 0.0))]
+    sets = [FusionParams(n_iter=n_iter, lambda_chem=lc, lambda_tv=lt, poisson_weights=pw)
+            for lc, lt, pw in ((0.01, 0.02, "equal"), (0.1, 0.3, "counts"), (0.05, 0.0, "equal"))]
     got = fuse_parameter_sets(haadf, maps, sets)
     err = 0.0
     for p, g in zip(sets, got):

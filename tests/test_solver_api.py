@@ -283,6 +283,7 @@ def test_many_tv_inner_iterations_use_the_two_pass_kernels(small):
         (dict(tv_step=1.5), "tv_step must lie in"),
         (dict(lambda_tv_elements={"O": -0.1}), r"lambda_tv_elements\['O'\] must be a number >= 0"),
         (dict(lambda_tv_elements=[0.1, 0.2]), "lambda_tv_elements must map element symbols"),
+        (dict(poisson_weights="poisson"), "poisson_weights must be one of"),
     ],
 )
 def test_invalid_parameters(kw, match):
@@ -415,3 +416,37 @@ def test_tv_step_and_lambda_tv_per_element(small):
         one.step()
         two.step()
     np.testing.assert_allclose(one.x, two.x, atol=1e-5)
+
+
+def test_poisson_weights_counts_weigh_each_element_by_its_gain(small):
+    """poisson_weights='counts': element i's Poisson weight is lambda_chem · g_i / mean(g),
+    g_i its map's gain. The solve equals the NumPy statement with those weights; maps with
+    equal gains give the 'equal' result; the weights follow the counts, not the units."""
+    from fusedem import objective
+
+    truth, haadf, maps = small
+    kw = dict(lambda_chem=0.05, lambda_tv=0.05, n_iter=8, n_iter_tv=2, eps=0.1)
+    counts = {el: m * s for (el, m), s in zip(maps.items(), (40.0, 10.0, 4.0))}
+    res = fuse(haadf, counts, poisson_weights="counts", **kw)
+    bh, b, symbols, z, ranges = prepare_inputs(haadf, counts)
+    g = np.array([ranges[s][1] - ranges[s][0] for s in symbols])
+    lam = 0.05 * g / g.mean()
+    assert lam.max() / lam.min() > 5  # the test inputs do weigh the elements differently
+    assert FusionParams(poisson_weights="counts", lambda_chem=0.05).lambda_chem_of(g) == \
+        pytest.approx(lam)
+    w = channel_weights(z, "z", 1.6)
+    x = b.astype(np.float64)
+    for _ in range(8):
+        x, _, _ = objective.outer_iteration(x, b, bh, w, 1.6, 1 / 3, lam, 0.1, 0.05, 2)
+    for i, el in enumerate(symbols):
+        np.testing.assert_allclose(res.maps[el], x[i], atol=2e-5)
+    # unlike 'equal', which ignores the gains
+    eq = fuse(haadf, counts, **kw)
+    assert max(np.abs(eq.maps[el] - res.maps[el]).max() for el in symbols) > 1e-3
+    # equal gains: the same as 'equal'
+    same = {el: m / m.max() * 7.0 for el, m in maps.items()}
+    a = fuse(haadf, same, poisson_weights="counts", **kw)
+    c = fuse(haadf, same, **kw)
+    for el in symbols:
+        np.testing.assert_allclose(a.maps[el], c.maps[el], atol=1e-6)
+    assert res.params.poisson_weights == "counts"

@@ -288,7 +288,8 @@ def test_forward_model_kernel_matches_reference():
 def test_kernels_match_the_stated_outer_iteration_with_per_element_weights(n_inner, momentum,
                                                                             tv_step):
     """Both kernels (one pass, two passes) against objective.outer_iteration, with one TV
-    weight per element (one of them 0: no TV step) and a shortened dual step."""
+    weight per element (one of them 0: no TV step), one Poisson weight per element
+    (poisson_weights='counts') and a shortened dual step."""
     rng = np.random.default_rng(n_inner + int(10 * tv_step))
     shape = (4, 33, 27)
     x = rng.uniform(0, 1, shape)
@@ -297,11 +298,12 @@ def test_kernels_match_the_stated_outer_iteration_with_per_element_weights(n_inn
     bh = rng.uniform(0, 1, shape[1:])
     w = rng.uniform(0.5, 1.5, shape[0])
     lam_tv = np.array([0.02, 0.3, 0.0, 0.08])
-    gamma, lam_h, lam_chem, eps = 1.6, 0.25, 0.05, 0.1
+    gamma, lam_h, eps = 1.6, 0.25, 0.1
+    lam_chem = np.array([0.05, 0.01, 0.2, 0.08])
     ref, p_ref, q_ref = objective.outer_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, lam_tv,
                                                   n_inner, momentum, tv_step)
     args = [a.astype(F) for a in (x, b, bh, w)]
-    scalars = (F(gamma), F(lam_h), F(lam_chem), F(eps))
+    scalars = (F(gamma), F(lam_h), lam_chem.astype(F), F(eps))
     alphas = pipeline.fgp_alphas(n_inner, momentum)
     for bands in (1, 3):
         xx, pp, qq = args[0].copy(), np.zeros(shape, F), np.zeros(shape, F)

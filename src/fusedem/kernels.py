@@ -81,7 +81,6 @@ def _step_costs_row(xr, xn, br, pwr, res, ce, lam_chem, eps, has_next, yr, write
     return s2, s3
 
 
-@nb.njit(parallel=True, **_JIT)
 def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y, prox=False):
     """y = max(x - (lam_h grad Psi1(x) + lam_chem grad Psi2(x)), 0), and the costs of x.
 
@@ -89,11 +88,19 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y, prox=Fal
     :func:`_step_costs_row`).
 
     x, b, y: (n, ny, nx) float32 current iterate, measured maps, output.
-    bh: (ny, nx) normalised HAADF; w: (n,) channel weights; scalars float32.
-    With ``write_y`` False only the costs are computed. Returns (Psi1, Psi2,
-    sum_i TV(x_i)) of x as float64 (3,). Rows run in parallel; inner loops run
-    along rows so they vectorise.
+    bh: (ny, nx) normalised HAADF; w: (n,) channel weights; lam_chem: one for all
+    elements or one per element (n,); other scalars float32. With ``write_y``
+    False only the costs are computed. Returns (Psi1, Psi2, sum_i TV(x_i)) of x
+    as float64 (3,); Psi2 is the unweighted sum over elements.
     """
+    return _gradient_step(x, b, bh, w, gamma, lam_h, per_element(lam_chem, x.shape[0]), eps,
+                          y, write_y, prox)
+
+
+@nb.njit(parallel=True, **_JIT)
+def _gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y, prox):
+    """:func:`gradient_step` with lam_chem (n,) float32. Rows run in parallel; inner
+    loops run along rows so they vectorise."""
     n, ny, nx = x.shape
     g1 = gamma - np.float32(1.0)
     part = np.zeros((ny, 3))
@@ -114,7 +121,7 @@ def gradient_step(x, b, bh, w, gamma, lam_h, lam_chem, eps, y, write_y, prox=Fal
             for e in range(n):
                 xn = x[e, i + 1] if i + 1 < ny else x[e, i]
                 r2, r3 = _step_costs_row(x[e, i], xn, b[e, i], pw[e], res, lam_h * gamma * w[e],
-                                         lam_chem, eps, i + 1 < ny, y[e, i], write_y, prox)
+                                         lam_chem[e], eps, i + 1 < ny, y[e, i], write_y, prox)
                 c2 += r2
                 c3 += r3
             part[i, 0] = 0.5 * c1
@@ -259,8 +266,8 @@ def tv_output(y, p, q, lam, x):
         _x_row(y, p, q, e, i, max(lam[e], np.float32(0.0)), x[e, i])
 
 
-def tv_weights(lam, n: int) -> np.ndarray:
-    """lam (a number, or one per element) as a (n,) float32 array."""
+def per_element(lam, n: int) -> np.ndarray:
+    """A weight (lam_tv or lam_chem: a number, or one per element) as a (n,) float32 array."""
     lam = np.asarray(lam, dtype=np.float32)
     if lam.ndim == 1 and lam.shape[0] == n:
         return np.ascontiguousarray(lam)
@@ -279,7 +286,7 @@ def tv_prox(y, lam, n_inner, p, q, r, s, x, momentum=True, warm=False, block=32,
     float32; p, q, r, s: dual work arrays of the same shape (kept when ``warm``).
     Stated in NumPy by :func:`fusedem.objective.tv_prox_steps`.
     """
-    lam = tv_weights(lam, y.shape[0])
+    lam = per_element(lam, y.shape[0])
     if lam.max() <= 0:
         x[...] = np.maximum(y, 0)
         return

@@ -119,8 +119,10 @@ def outer_iteration(x: np.ndarray, b: np.ndarray, bh: np.ndarray, w: np.ndarray,
     Psi2 (explicit, or with ``prox`` the exact proximal step on lam_chem Psi2), clipped
     at 0, then :func:`tv_prox_steps` with the per-element weights lam_tv (number or (n,)).
 
-    x, b: (n, ny, nx); bh: (ny, nx); w: (n,). Returns (x_new, p, q).
+    x, b: (n, ny, nx); bh: (ny, nx); w: (n,); lam_chem: a number or one per element (n,).
+    Returns (x_new, p, q).
     """
+    lam_chem = np.reshape(lam_chem, (-1, 1, 1)) if np.ndim(lam_chem) else lam_chem
     g1 = lam_h * grad_psi1(x, bh, w, gamma)
     if prox:
         y = prox_psi2(x - g1, b, eps, lam_chem)

@@ -13,6 +13,7 @@ WEIGHTINGS: tuple[str, ...] = ("none", "z", "z_gamma", "z_sum", "z_gamma_sum")
 TV_SOLVERS: tuple[str, ...] = ("fgp", "gp")
 MAP_SCALINGS: tuple[str, ...] = ("max", "minmax")
 POISSON_STEPS: tuple[str, ...] = ("gradient", "prox")
+POISSON_WEIGHTS: tuple[str, ...] = ("equal", "counts")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class FusionParams:
     #: lambda_tv of single elements, by symbol ({"O": 0.6}); the others keep lambda_tv.
     #: Elements differ in SNR and in how much of them the HAADF shows (O barely).
     lambda_tv_elements: Mapping[str, float] | None = None
+    #: How lambda_chem is shared among the elements: 'equal' (one weight for all, as
+    #: published) or 'counts' (element i gets lambda_chem · g_i / mean(g), g_i the gain
+    #: its map was divided by, so each element's Poisson term weighs its counts as the
+    #: Poisson likelihood does; for maps in raw counts. docs/quality.md).
+    poisson_weights: Literal["equal", "counts"] = "equal"
 
     def __post_init__(self) -> None:
         errors = []
@@ -106,6 +112,9 @@ class FusionParams:
             errors.append(f"map_scaling must be one of {MAP_SCALINGS}, got {self.map_scaling!r}")
         if self.poisson_step not in POISSON_STEPS:
             errors.append(f"poisson_step must be one of {POISSON_STEPS}, got {self.poisson_step!r}")
+        if self.poisson_weights not in POISSON_WEIGHTS:
+            errors.append(f"poisson_weights must be one of {POISSON_WEIGHTS}, "
+                          f"got {self.poisson_weights!r}")
         if self.tv_solver not in TV_SOLVERS:
             errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
         if self.lambda_haadf is not None:
@@ -160,6 +169,17 @@ class FusionParams:
             raise ValueError(f"lambda_tv_elements names element(s) {sorted(unknown)} that are not "
                              f"among the maps {list(symbols)}")
         return [per.get(s, self.lambda_tv) for s in symbols]
+
+    def lambda_chem_of(self, gains: Sequence[float]) -> list[float]:
+        """lambda_chem for each element, given the gain g_i (> 0) each map was divided by
+        (``poisson_weights``: 'equal' ignores them, 'counts' gives lambda_chem · g_i / mean(g))."""
+        g = [float(v) for v in gains]
+        if self.poisson_weights == "equal" or not g:
+            return [self.lambda_chem] * len(g)
+        if not all(math.isfinite(v) and v > 0 for v in g):
+            raise ValueError(f"poisson_weights='counts' needs map gains > 0, got {g}")
+        mean = sum(g) / len(g)
+        return [self.lambda_chem * v / mean for v in g]
 
     def replace(self, **overrides: Any) -> "FusionParams":
         """A copy with some fields changed (validated); unknown names raise ValueError."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .kernels import _add_to_residual, _step_costs_row, tv_weights
+from .kernels import _add_to_residual, _step_costs_row, per_element
 
 _JIT = dict(nogil=True, cache=True, fastmath=True, error_model="numpy")
 
@@ -140,7 +140,7 @@ def _band(t, a, bnd, x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
                 xr = _row(x, snap_x, t, a, bnd, base, e, jj)
                 xn = _row(x, snap_x, t, a, bnd, base, e, jj + 1) if jj + 1 < ny else xr
                 r2, r3 = _step_costs_row(xr, xn, b[e, jj], buf[o_w + e, :nx], res,
-                                         lam_h * gamma * w[e], lam_chem, eps, jj + 1 < ny,
+                                         lam_h * gamma * w[e], lam_chem[e], eps, jj + 1 < ny,
                                          buf[e * ry + jj % ry, :nx], True, prox)
                 if own:
                     c2 += r2
@@ -210,8 +210,8 @@ def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
 
     x, b: (n, ny, nx) float32; bh: (ny, nx); w: (n,) channel weights. p, q: TV
     dual variables, read when ``warm`` (else the duals start at 0) and
-    overwritten with the final duals when ``keep``. lam_tv: the TV weight, one
-    for all elements or one per element (n,); an element with weight <= 0 gets
+    overwritten with the final duals when ``keep``. lam_chem, lam_tv: the Poisson
+    and TV weights, one for all elements or one per element (n,); an element with weight <= 0 gets
     no TV step. alphas: (n_inner,) float64 FGP momentum factors (zeros for GP);
     ``tv_step``: the dual step as a fraction of 1 / (8 lam_tv) (in (0, 1]). With
     ``update`` False nothing is written (costs only). Rows are split into
@@ -219,15 +219,16 @@ def fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
     exact proximal step (``kernels.gradient_step``). Costs are float64 (3,).
     The step is stated in NumPy by :func:`fusedem.objective.outer_iteration`.
     """
-    return _fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q,
-                            tv_weights(lam_tv, x.shape[0]), alphas, warm, keep, update, n_bands,
+    n = x.shape[0]
+    return _fused_iteration(x, b, bh, w, gamma, lam_h, per_element(lam_chem, n), eps, p, q,
+                            per_element(lam_tv, n), alphas, warm, keep, update, n_bands,
                             prox, np.float32(tv_step))
 
 
 @nb.njit(parallel=True, **_JIT)
 def _fused_iteration(x, b, bh, w, gamma, lam_h, lam_chem, eps, p, q, lam_tv,
                      alphas, warm, keep, update, n_bands, prox, tv_step):
-    """:func:`fused_iteration` with lam_tv (n,) float32 and tv_step float32."""
+    """:func:`fused_iteration` with lam_chem, lam_tv (n,) float32 and tv_step float32."""
     n, ny, nx = x.shape
     n_in = alphas.shape[0] if lam_tv.max() > 0 else 0
     band = (ny + n_bands - 1) // n_bands

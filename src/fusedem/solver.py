@@ -192,6 +192,11 @@ def prepare_inputs(haadf, maps: Mapping[str, object], map_scaling: str = "max"):
     return bh, b, symbols, z, ranges
 
 
+def map_gains(ranges: Mapping[str, Sequence[float]], symbols: Sequence[str]) -> list[float]:
+    """The gain hi − lo each element's map was divided by (``prepare_inputs``'s ranges)."""
+    return [float(ranges[s][1]) - float(ranges[s][0]) for s in symbols]
+
+
 def _resolve(params: FusionParams | None, overrides: dict) -> FusionParams:
     p = params if params is not None else FusionParams()
     if not isinstance(p, FusionParams):
@@ -225,9 +230,10 @@ def iterate(
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     dev = resolve_device(device)
-    bh, b, symbols, z, _ = prepare_inputs(haadf, maps, p.map_scaling)
+    bh, b, symbols, z, ranges = prepare_inputs(haadf, maps, p.map_scaling)
     p.lambda_tv_of(symbols)  # names an element that is not there: ValueError now
-    return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval), device=dev))
+    return _finite(_run(bh, b, symbols, z, p, int(every), float(min_interval), device=dev,
+                        gains=map_gains(ranges, symbols)))
 
 
 def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
@@ -246,28 +252,33 @@ def _finite(states: Iterator[FusionState]) -> Iterator[FusionState]:
         states.close()  # closing the caller's generator stops the solver at once
 
 
-def make_stepper(bh, b, w, lam_h: float, p: FusionParams, device: str, x0=None, lam_tv=None):
+def make_stepper(bh, b, w, lam_h: float, p: FusionParams, device: str, x0=None, lam_tv=None,
+                 lam_chem=None):
     """The stepper of a resolved device ('cpu' or 'cuda'): step(), costs(), history(k), maps().
-    lam_tv: (n,) λ_TV per element (None: p.lambda_tv for all)."""
+    lam_tv, lam_chem: (n,) λ_TV and λ_chem per element (None: p's value for all)."""
     if device == "cuda":
         from .cuda.stepper import SingleCudaStepper
 
-        return SingleCudaStepper(bh, b, w, lam_h, p, x0=x0, lam_tv=lam_tv)
-    return Stepper(bh, b, w, lam_h, p, x0=x0, lam_tv=lam_tv)
+        return SingleCudaStepper(bh, b, w, lam_h, p, x0=x0, lam_tv=lam_tv, lam_chem=lam_chem)
+    return Stepper(bh, b, w, lam_h, p, x0=x0, lam_tv=lam_tv, lam_chem=lam_chem)
 
 
 def _run(bh, b, symbols, z, p: FusionParams, every: int, min_interval: float,
-         checkpoint_costs: bool = True, device: str = "cpu"):
+         checkpoint_costs: bool = True, device: str = "cpu", gains=None):
     """The solver loop (a generator of FusionState) on a resolved ``device``. Without
     ``checkpoint_costs`` the costs of the yielded iterate are computed only at the end
-    (each costs one more pass over memory), as :mod:`fusedem.tuning` needs the maps only."""
+    (each costs one more pass over memory), as :mod:`fusedem.tuning` needs the maps only.
+    gains: (n,) the gain each map was divided by (:func:`map_gains`; None: all equal),
+    for ``p.poisson_weights``."""
     x0 = None
     if p.background_threshold is not None:  # the initial iterate only; b stays the data
         x0 = np.where(b < p.background_threshold, np.float32(0), b)
     w = channel_weights(z, p.weighting, p.gamma).astype(np.float32)
     lam_h = p.lambda_haadf if p.lambda_haadf is not None else 1.0 / len(symbols)
+    lam_chem = p.lambda_chem_of(np.ones(len(symbols)) if gains is None else gains)
     steps = make_stepper(bh, b, w, lam_h, p, device, x0=x0,
-                         lam_tv=np.array(p.lambda_tv_of(symbols), np.float32))
+                         lam_tv=np.array(p.lambda_tv_of(symbols), np.float32),
+                         lam_chem=np.array(lam_chem, np.float32))
     name = device_name(device)
     t0 = time.perf_counter()
     last_maps = -np.inf
@@ -328,7 +339,8 @@ def fuse(haadf, maps: Mapping[str, object], params: FusionParams | str | None = 
     p.lambda_tv_of(symbols)  # names an element that is not there: ValueError now
     t0 = time.perf_counter()
     state = None
-    for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0, device=dev)):
+    for state in _finite(_run(bh, b, symbols, z, p, p.n_iter, 0.0, device=dev,
+                              gains=map_gains(ranges, symbols))):
         pass
     w = channel_weights(z, p.weighting, p.gamma)
     weights = {s: float(wi) for s, wi in zip(symbols, w)}

@@ -35,22 +35,24 @@ class Stepper:
     picks the kernel (None: the one-pass kernel up to MAX_FUSED_INNER). x0: the
     initial iterate (n, ny, nx) float32 (None: b, the published choice). lam_tv:
     the TV weight per element (n,) (None: p.lambda_tv for all; the solver passes
-    ``p.lambda_tv_of(symbols)``).
+    ``p.lambda_tv_of(symbols)``); lam_chem likewise the Poisson weight per element
+    (None: p.lambda_chem for all; the solver passes ``p.lambda_chem_of(gains)``).
     """
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
                  p: FusionParams, fused: bool | None = None, x0: np.ndarray | None = None,
-                 lam_tv: np.ndarray | None = None):
+                 lam_tv: np.ndarray | None = None, lam_chem: np.ndarray | None = None):
         self.bh, self.b, self.w, self.p = bh, b, w, p
         f32 = np.float32
-        self.scalars = (f32(p.gamma), f32(lam_h), f32(p.lambda_chem), f32(p.eps))
+        lam_c = kernels.per_element(p.lambda_chem if lam_chem is None else lam_chem, b.shape[0])
+        self.scalars = (f32(p.gamma), f32(lam_h), lam_c, f32(p.eps))
         self.fused = p.n_iter_tv <= MAX_FUSED_INNER if fused is None else bool(fused)
         self.x = np.array(b if x0 is None else x0, dtype=np.float32, order="C", copy=True)
         self._p, self._q = np.zeros_like(b), np.zeros_like(b)
         self._stepped = False
         self._hist: list[np.ndarray] = []  # costs of x_0, x_1, ... as the steps computed them
         self._prox = p.poisson_step == "prox"
-        self._lam_tv = kernels.tv_weights(p.lambda_tv if lam_tv is None else lam_tv, b.shape[0])
+        self._lam_tv = kernels.per_element(p.lambda_tv if lam_tv is None else lam_tv, b.shape[0])
         self._alphas = pipeline.fgp_alphas(p.n_iter_tv, momentum=p.tv_solver == "fgp")
         self._threads = numba.get_num_threads()  # the caller's limit; each step may use fewer
         if self.fused:

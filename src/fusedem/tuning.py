@@ -22,7 +22,7 @@ import numpy as np
 from . import validation
 from .params import FusionParams
 from .cuda import resolve_device
-from .solver import _run, prepare_inputs
+from .solver import _run, map_gains, prepare_inputs
 
 Method = Literal["auto", "thinning", "masking", "frames"]
 #: A candidate: (λ_chem, λ_TV, n_iter_tv, tv_step, λ_TV per element as (symbol, value) pairs)
@@ -209,7 +209,7 @@ class _Evaluator:
             bh, b, symbols, z, ranges = self.prepared[k]
             curve = []
             for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False,
-                              device=self.device):
+                              device=self.device, gains=map_gains(ranges, symbols)):
                 terms = validation.score_terms(self.splits[k], state.maps, ranges)
                 sc = sum(terms.values())
                 curve.append((state.iteration, sc if math.isfinite(sc) else math.inf, terms))

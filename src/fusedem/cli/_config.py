@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..params import MAP_SCALINGS, POISSON_STEPS, PRESETS, TV_SOLVERS, WEIGHTINGS, FusionParams
+from ..params import (MAP_SCALINGS, POISSON_STEPS, POISSON_WEIGHTS, PRESETS, TV_SOLVERS,
+                      WEIGHTINGS, FusionParams)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -117,7 +118,7 @@ def add_param_options(parser: argparse.ArgumentParser, cls: type = FusionParams,
     defaults = cls()
     optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
     choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS, "map_scaling": MAP_SCALINGS,
-               "poisson_step": POISSON_STEPS}
+               "poisson_step": POISSON_STEPS, "poisson_weights": POISSON_WEIGHTS}
     for f in dataclasses.fields(cls):
         kind = _field_type(f.name, cls)
         if f.name == "lambda_tv_elements":

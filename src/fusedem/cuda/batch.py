@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import validation
 from ..params import FusionParams
-from ..solver import channel_weights, prepare_inputs
+from ..solver import channel_weights, map_gains, prepare_inputs
 from .stepper import CudaStepper
 
 
@@ -38,8 +38,10 @@ def _stepper(prepared: Sequence[tuple], params: Sequence[FusionParams],
         xb = b[np.asarray(slots)]
         x0 = np.where(xb < p0.background_threshold, np.float32(0), xb)
     lam_tv = np.array([p.lambda_tv_of(symbols) for p in params], np.float32)
+    lam_chem = np.array([p.lambda_chem_of(map_gains(prepared[s][4], symbols))
+                         for p, s in zip(params, slots)], np.float32)
     return CudaStepper(bh, b, w, lam_h, params, bidx=slots, x0=x0, history=p0.n_iter,
-                       lam_tv=lam_tv), symbols
+                       lam_tv=lam_tv, lam_chem=lam_chem), symbols
 
 
 def fuse_parameter_sets(haadf, maps: Mapping[str, object],

@@ -7,8 +7,8 @@ C-contiguous device arrays:
     x, y, p, q, r0, s0, r1, s1   (K * n, ny, nx)   problem k, element e at row k * n + e
     b                            (Kb * n, ny, nx)  measured maps; problem k uses slot bidx[k]
     bh                           (Kb, ny, nx)      normalised HAADF, slot bidx[k]
-    lam_chem, tv_step            (K,)              per-problem parameters
-    lam_tv                       (K * n,)          λ_TV of problem k, element e at k * n + e
+    tv_step                      (K,)              per-problem parameters
+    lam_chem, lam_tv             (K * n,)          λ of problem k, element e at k * n + e
     costs                        (K, 3) float64    accumulated (Psi1, Psi2, TV) of the input x
 
 One outer iteration is ``gradient_step`` (x -> y, and the costs of x), then
@@ -96,9 +96,9 @@ def gradient_step(x, b, bh, bidx, w, n, gamma, lam_h, lam_chem, eps, prox, write
             xv = x[k * n + e, i, j]
             res += w[e] * _pow(xv, g1) * xv
         c1 = float64(0.5) * float64(res) * float64(res)
-        lc = lam_chem[k]
         one = float32(1.0)
         for e in range(n):
+            lc = lam_chem[k * n + e]
             xv = x[k * n + e, i, j]
             bv = b[s * n + e, i, j]
             if write:

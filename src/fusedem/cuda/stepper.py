@@ -22,6 +22,15 @@ _SHARED = ("gamma", "eps", "n_iter_tv", "tv_solver", "poisson_step", "warm_start
 #: besides lambda_chem, lambda_tv, lambda_tv_elements and tv_step, which may differ
 
 
+def _per_problem_element(lam, per_problem: list[float], n: int):
+    """A weight of K problems × n elements as a (K·n,) float32 device array: ``lam``
+    (K, n) or (n,), or each problem's ``per_problem`` value for all its elements."""
+    k_all = len(per_problem)
+    a = (np.repeat(np.array(per_problem, np.float32)[:, None], n, axis=1) if lam is None
+         else np.broadcast_to(np.asarray(lam, np.float32), (k_all, n)))
+    return cuda.to_device(np.ascontiguousarray(a, np.float32).reshape(k_all * n))
+
+
 class CudaStepper:
     """The iterate x (K, n, ny, nx) and the TV duals of K problems, resident on the GPU.
 
@@ -29,14 +38,15 @@ class CudaStepper:
     normalised maps; w: (n,) channel weights; lam_h: the HAADF term's weight;
     params: one FusionParams or K of them (equal in all but lambda_chem, lambda_tv,
     lambda_tv_elements and tv_step); lam_tv: (K, n) or (n,) λ_TV per problem and
-    element (None: each problem's lambda_tv for all its elements); bidx: (K,) data slot of each problem (default: k, or 0 when Kb = 1).
+    element (None: each problem's lambda_tv for all its elements); lam_chem likewise
+    λ_chem (None: each problem's lambda_chem for all its elements); bidx: (K,) data slot of each problem (default: k, or 0 when Kb = 1).
     x0: initial iterate, (n, ny, nx) or (K, n, ny, nx) (None: b, the published choice).
     """
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
                  params: FusionParams | Sequence[FusionParams], bidx: Sequence[int] | None = None,
                  x0: np.ndarray | None = None, history: int = 0,
-                 lam_tv: np.ndarray | None = None):
+                 lam_tv: np.ndarray | None = None, lam_chem: np.ndarray | None = None):
         plist = [params] if isinstance(params, FusionParams) else list(params)
         if not plist:
             raise ValueError("CudaStepper needs at least one parameter set")
@@ -59,10 +69,8 @@ class CudaStepper:
         self.shape = (k_all, n, ny, nx)
         f32 = np.float32
         self._scal = (f32(p0.gamma), f32(lam_h), f32(p0.eps))
-        self._lam_chem = cuda.to_device(np.array([p.lambda_chem for p in plist], f32))
-        lt = (np.repeat([[p.lambda_tv] for p in plist], n, axis=1) if lam_tv is None
-              else np.broadcast_to(np.asarray(lam_tv, f32), (k_all, n)))
-        self._lam_tv = cuda.to_device(np.ascontiguousarray(lt, f32).reshape(k_all * n))
+        self._lam_chem = _per_problem_element(lam_chem, [p.lambda_chem for p in plist], n)
+        self._lam_tv = _per_problem_element(lam_tv, [p.lambda_tv for p in plist], n)
         self._tv_step = cuda.to_device(np.array([p.tv_step for p in plist], f32))
         self._alphas = fgp_alphas(p0.n_iter_tv, momentum=p0.tv_solver == "fgp").astype(f32)
         self._prox = p0.poisson_step == "prox"
@@ -144,8 +152,10 @@ class SingleCudaStepper:
     step(), costs() -> (3,), history(k) -> (k, 3), maps() -> (n, ny, nx)."""
 
     def __init__(self, bh: np.ndarray, b: np.ndarray, w: np.ndarray, lam_h: float,
-                 p: FusionParams, x0: np.ndarray | None = None, lam_tv: np.ndarray | None = None):
-        self._s = CudaStepper(bh, b, w, lam_h, p, x0=x0, history=p.n_iter, lam_tv=lam_tv)
+                 p: FusionParams, x0: np.ndarray | None = None, lam_tv: np.ndarray | None = None,
+                 lam_chem: np.ndarray | None = None):
+        self._s = CudaStepper(bh, b, w, lam_h, p, x0=x0, history=p.n_iter, lam_tv=lam_tv,
+                              lam_chem=lam_chem)
 
     def step(self) -> None:
         self._s.step()
