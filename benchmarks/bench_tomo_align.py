@@ -16,7 +16,8 @@ noise is added: HAADF Poisson with
   aligned and truly aligned (shift-free, same noise) series, each after registering the
   volume to the truth by a 3-D cross-correlation (integer + parabolic) translation.
 
-    NUMBA_CACHE_DIR=/tmp/numba PYTHONPATH=src python benchmarks/bench_tomo_align.py [n] [sigma] [offset] [max_tilt]
+    NUMBA_CACHE_DIR=/tmp/numba PYTHONPATH=src \
+        python benchmarks/bench_tomo_align.py [n] [sigma] [offset] [max_tilt]
 """
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ def main(n: int = 32, sigma: float = 3.0, offset: float = 3.0, max_tilt: float =
     th, tc = np.linspace(-max_tilt, max_tilt, 43), np.linspace(-max_tilt, max_tilt, 11)
     print(f"n = {n}, shifts σ = {sigma} px (y and x), axis offset {offset} px; 43 HAADF tilts, "
           f"11 chemical tilts (±{max_tilt:g}°); seed 0")
-    print(f"{'phantom':>10} {'HAADF cts':>9} {'dose':>5} {'HAADF y/x rms':>13} {'(refine com)':>12} {'axis err':>8} "
+    print(f"{'phantom':>10} {'HAADF cts':>9} {'dose':>5} {'HAADF y/x rms':>13} {'(refine com)':>12} "
+          f"{'axis err':>8} "
           f"{'chem rms':>8} {'PSNR mis':>8} {'PSNR al':>8} {'PSNR orac':>9} {'PSNR true':>9} {'align s':>7}")
     for kind in kinds:
         truth, h0, m0 = clean_series(kind, n, th, tc)
@@ -142,8 +144,10 @@ def main(n: int = 32, sigma: float = 3.0, offset: float = 3.0, max_tilt: float =
             p_true = fused_psnr(noisy_h(bin_(h0)), th, noisy_m({k: bin_(v) for k, v in m0.items()}),
                                 tc, truth)
             p_oracle = fused_psnr(np.maximum(moved_back(h_mis, dh), 0), th,
-                                  {k: np.maximum(moved_back(v, dc), 0) for k, v in m_mis.items()}, tc, truth)
-            print(f"{kind:>10} {counts:>9g} {dose:>5g} {h_y:>6.2f}/{h_x:<6.2f} {com_ref[0]:>5.2f}/{com_ref[1]:<6.2f} {axis_err:>+8.3f} {c_rms:>8.3f} "
+                                  {k: np.maximum(moved_back(v, dc), 0) for k, v in m_mis.items()},
+                                  tc, truth)
+            print(f"{kind:>10} {counts:>9g} {dose:>5g} {h_y:>6.2f}/{h_x:<6.2f} "
+                  f"{com_ref[0]:>5.2f}/{com_ref[1]:<6.2f} {axis_err:>+8.3f} {c_rms:>8.3f} "
                   f"{p_mis:>8.2f} {p_al:>8.2f} {p_oracle:>9.2f} {p_true:>9.2f} {secs:>7.2f}", flush=True)
 
 

@@ -171,6 +171,8 @@ def test_panel_align_adds_aligned_layers_and_keeps_the_users(viewer, qtbot):
     assert not w.align() and "Tick at least one element" in w.status.value
     w.elements.value = [viewer.layers["Au tilts"], viewer.layers["Fe tilts"]]
     assert w.align()
+    assert not w.align_button.enabled  # busy until the worker is done
+    qtbot.waitUntil(lambda: w._aligning is None, timeout=30000)
     names = [ly.name for ly in viewer.layers]
     assert names[-3:] == ["HAADF tilts aligned", "Au tilts aligned", "Fe tilts aligned"]
     np.testing.assert_array_equal(viewer.layers["HAADF tilts"].data, haadf)  # untouched
@@ -179,5 +181,5 @@ def test_panel_align_adds_aligned_layers_and_keeps_the_users(viewer, qtbot):
     md = viewer.layers["HAADF tilts aligned"].metadata["fusedem"]
     assert md["role"] == "haadf_tilts" and md["alignment"]["axis_offset_px"] == pytest.approx(2, abs=0.3)
     assert viewer.layers["Au tilts aligned"].metadata["fusedem"]["element"] == "Au"
-    assert "Aligned: axis offset" in w.status.value and w.run_button.enabled
+    assert "Aligned: axis offset" in w.status.value and w.run_button.enabled and w.align_button.enabled
     assert viewer.layers["Au tilts aligned"].scale[1] == 0.5

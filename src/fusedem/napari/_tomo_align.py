@@ -21,11 +21,8 @@ def _tuple(layer: Any, data: np.ndarray, alignment: dict[str, Any]) -> tuple:
     return data, {**kw, "name": f"{layer.name} aligned", "metadata": meta}, "image"
 
 
-def aligned_layer_data(haadf_layer: Any, element_layers: list[Any]) -> tuple[list[tuple], str]:
-    """Layer data tuples (HAADF first, then the elements in order) of the aligned series, and
-    a one-line summary; ValueError naming the problem (as the run's checks)."""
-    from ..tomo.align import align_pair
-
+def check_align_inputs(haadf_layer: Any, element_layers: list[Any]) -> dict[str, Any]:
+    """element symbol -> layer, after the checks that need no computation (ValueError)."""
     if haadf_layer is None or not is_tilt_layer(haadf_layer, "haadf_tilts"):
         raise ValueError("Choose a HAADF tilt series to align.")
     if not element_layers:
@@ -38,11 +35,21 @@ def aligned_layer_data(haadf_layer: Any, element_layers: list[Any]) -> tuple[lis
         names[str(tilt_meta(ly).get("element") or ly.name)] = ly
     if len(names) != len(element_layers):
         raise ValueError("Two of the ticked layers are the same element; tick each element once.")
+    return names
+
+
+def aligned_layer_data(haadf_layer: Any, element_layers: list[Any]) -> tuple[list[tuple], str]:
+    """Layer data tuples (HAADF first, then the elements in order) of the aligned series, and
+    a one-line summary; ValueError naming the problem (as the run's checks)."""
+    from ..tomo.align import align_pair
+
+    names = check_align_inputs(haadf_layer, element_layers)
+    chem = np.asarray(tilt_meta(element_layers[0])["angles"], float)
     haadf, maps, report = align_pair(np.asarray(haadf_layer.data), tilt_meta(haadf_layer)["angles"],
-                                     {el: np.asarray(ly.data) for el, ly in names.items()}, chem[0])
+                                     {el: np.asarray(ly.data) for el, ly in names.items()}, chem)
     rep = report.to_dict()
     out = [_tuple(haadf_layer, haadf, rep["haadf"])]
-    for (el, ly), key in zip(names.items(), maps):  # align_pair keeps the order
+    for ly, key in zip(names.values(), maps):  # align_pair keeps the order
         out.append(_tuple(ly, maps[key], {k: v for k, v in rep.items() if k != "haadf"}))
     a = report.haadf
     summary = (f"Aligned: axis offset {a.axis_offset:+.2f} px, largest shift "

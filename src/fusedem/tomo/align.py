@@ -22,7 +22,19 @@ tilt axis (y) through the detector's centre column (nx − 1)/2. This module est
 The chain is run twice: the second pass starts from the first pass's shifts and axis, so
 the stretch is about the estimated axis. A shift of the form a·cos θ + b·sin θ in x is a
 translation of the volume and cannot be measured from the projections; a common y shift
-likewise. The y shifts are returned with zero mean.
+likewise. The returned shifts have neither (x: that part of their fit removed, y: zero
+mean), so the object stays where the input had it on average; the constant left in x is
+the axis correction. Optionally (``refine='com'``) each tilt is then moved onto the
+centre-of-mass model itself (x onto the fitted sinusoid, y onto the median); this helps
+objects with little structure along the axis but hurts when mass enters or leaves the
+field of view (docs/tomography.md, Alignment, has the numbers), so it is off by default.
+
+3. **chemical tilts** (:func:`align_pair`): each is correlated with the aligned HAADF tilt
+   nearest in angle (scaled by the cosine ratio when the angles differ), using a weighted
+   sum of the element maps as the chemical image: first Z^1.6 / mean counts per element,
+   then the non-negative least-squares weights that best reproduce the HAADF (HAADF
+   contrast is ~ Σ Z^γ x, the counts are not, and an unweighted sum, dominated by light
+   elements such as a C film, gave ~1 px errors at high tilt).
 
 :meth:`Alignment.apply` moves every projection by its shift with
 ``scipy.ndimage.shift`` (cubic spline, order 3; pixels uncovered at the border take the
@@ -156,7 +168,8 @@ def _dft_local(spec: np.ndarray, nx: int, ys: np.ndarray, xs: np.ndarray) -> np.
     return (ey @ spec @ ex).real / (ny * nx)
 
 
-def _peak(fa: np.ndarray, fb: np.ndarray, nx: int, max_shift: tuple[float, float]) -> tuple[np.ndarray, float]:
+def _peak(fa: np.ndarray, fb: np.ndarray, nx: int,
+          max_shift: tuple[float, float]) -> tuple[np.ndarray, float]:
     """Shift (dy, dx) that moves image b onto image a, and the normalised peak height."""
     cross = fa * np.conj(fb)
     cc = np.fft.irfft2(cross, s=(fa.shape[0], nx))
@@ -174,7 +187,8 @@ def _peak(fa: np.ndarray, fb: np.ndarray, nx: int, max_shift: tuple[float, float
 
 
 def _chain(stack: np.ndarray, angles: np.ndarray, start: np.ndarray, axis_x: float,
-           lowpass: float, highpass: float, taper: float, max_shift: float) -> tuple[np.ndarray, np.ndarray, int]:
+           lowpass: float, highpass: float, taper: float,
+           max_shift: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Shifts (n, 2) by the neighbour chain on ``stack`` already moved by ``start``."""
     n, ny, nx = stack.shape
     moved = np.stack([shift_image(p, d) for p, d in zip(stack, start)])
