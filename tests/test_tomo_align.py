@@ -129,6 +129,9 @@ def test_bad_input_is_refused_naming_the_problem():
         align_pair(haadf, ha, maps, ca, element="Cu")
     with pytest.raises(ValueError, match="refine must be"):
         align_tilt_series(haadf, ha, refine="sharpness")
+    with pytest.raises(ValueError, match="at least 4 projections with signal"):
+        align_tilt_series(haadf[6:9], ha[6:9])
+    assert align_tilt_series(haadf[6:9], ha[6:9], fit_axis=False).shifts.shape == (3, 2)
     al = align_tilt_series(haadf, ha)
     with pytest.raises(ValueError, match="5 projections, but the alignment has 15"):
         al.apply(haadf[:5])

@@ -83,7 +83,8 @@ class Alignment:
     axis_offset: float  #: pixels; the constant c of −dx ≈ a·cos θ + b·sin θ + c over the tilts
     reference: int  #: index of the reference tilt (nearest 0°)
     peaks: np.ndarray  #: (n,) normalised correlation peak with the neighbour (1 at the reference)
-    com_residual: float  #: RMS residual (px) of the centre-of-mass sinusoid fit (before ``refine``)
+    com_residual: float  #: RMS residual (px) of the centre-of-mass sinusoid fit (before ``refine``;
+    #: NaN when no fit was made)
     com_outliers: tuple[int, ...] = ()  #: tilts left out of that fit
 
     def apply(self, stack: Any) -> np.ndarray:
@@ -102,7 +103,8 @@ class Alignment:
                 "axis_offset_px": round(float(self.axis_offset), 3),
                 "reference_tilt": int(self.reference),
                 "peaks": np.round(self.peaks, 3).tolist(),
-                "com_residual_px": round(float(self.com_residual), 3),
+                "com_residual_px": (None if np.isnan(self.com_residual)
+                                    else round(float(self.com_residual), 3)),
                 "com_outliers": list(self.com_outliers)}
 
 
@@ -214,8 +216,9 @@ def _chain(stack: np.ndarray, angles: np.ndarray, start: np.ndarray, axis_x: flo
 
 
 def _centres(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre of mass (x, y) of each projection, centred pixels, (n,) each. Each profile
-    (sum over the other axis) loses its background first: the mean of its lowest 10 %."""
+    """Centre of mass (x, y) of each projection, centred pixels, (n,) each (NaN for one with
+    no signal). Each profile (sum over the other axis) loses its background first: the mean
+    of its lowest 10 %."""
     out = []
     for axis in (1, 2):  # axis 1 summed: the x profile; axis 2: the y profile
         prof = stack.sum(axis=axis).astype(np.float64)
@@ -223,10 +226,8 @@ def _centres(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bg = np.sort(prof, axis=1)[:, :max(1, m // 10)].mean(axis=1, keepdims=True)
         w = np.maximum(prof - bg, 0)
         mass = w.sum(axis=1)
-        if np.any(mass <= 0):
-            raise ValueError("alignment: a projection has no signal above its background; "
-                             "cannot use its centre of mass")
-        out.append((w @ (np.arange(m) - (m - 1) / 2.0)) / mass)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no signal: NaN, left out
+            out.append(np.where(mass > 0, (w @ (np.arange(m) - (m - 1) / 2.0)) / mass, np.nan))
     return out[0], out[1]
 
 
@@ -238,7 +239,11 @@ def _design(angles: np.ndarray) -> np.ndarray:
 def _sinusoid_fit(com: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Robust fit com ≈ X·cos θ + Z·sin θ + c: (X, Z, c), residuals (n,), inlier mask (n,)."""
     A = _design(angles)
-    keep = np.ones(com.size, bool)
+    keep = np.isfinite(com)
+    if keep.sum() < 4:
+        raise ValueError(f"alignment: the tilt axis needs at least 4 projections with signal "
+                         f"above their background, got {int(keep.sum())}; pass fit_axis=False "
+                         "to keep the axis on the centre column")
     for _ in range(3):
         coef = np.linalg.lstsq(A[keep], com[keep], rcond=None)[0]
         res = com - A @ coef
@@ -285,8 +290,9 @@ def align_tilt_series(stack: Any, angles: Any, *, lowpass: float = 0.15, highpas
         # the stretch is about the centre column: the axis, once its offset is corrected
         shifts, peaks, ref = _chain(s, th, shifts, centre, lowpass, highpass, taper, max_shift)
         shifts[:, 0] -= shifts[:, 0].mean()
-        cx, cy = _centres(_moved(s, shifts))
-        coef, res, keep = _sinusoid_fit(cx, th)
+        if fit_axis or refine == "com":
+            cx, cy = _centres(_moved(s, shifts))
+            coef, res, keep = _sinusoid_fit(cx, th)
         if fit_axis:
             shifts[:, 1] -= coef[2]
     if refine == "com":
@@ -299,7 +305,8 @@ def align_tilt_series(stack: Any, angles: Any, *, lowpass: float = 0.15, highpas
     fit = np.linalg.lstsq(A, shifts[:, 1], rcond=None)[0]
     shifts[:, 1] -= A[:, :2] @ fit[:2] + (0.0 if fit_axis else fit[2])
     offset = float(-fit[2]) if fit_axis else 0.0
-    rms = float(np.sqrt(np.mean(res[keep] ** 2)))
+    rms = float(np.sqrt(np.mean(res[keep] ** 2))) if fit_axis or refine == "com" else float("nan")
+    keep = keep if fit_axis or refine == "com" else np.ones(th.size, bool)
     return Alignment(th, shifts, offset, ref, peaks, rms, tuple(np.nonzero(~keep)[0].tolist()))
 
 
