@@ -30,7 +30,7 @@ from ._outputs import claim, input_digest, written_by_fusedem
 
 PARAMS_FILE = "fusedem_tomo_params.toml"
 TOP_KEYS = ("elements", "slices", "crop", "format", "auto", "angles", "haadf_angles",
-            "chem_angles", "slab", "margin", "params", "chosen")
+            "chem_angles", "slab", "margin", "align", "params", "chosen")
 FORMATS = ("h5", "mrc", "tiff")
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -57,6 +57,10 @@ def add_tomo_parser(sub: Any, epilog: str) -> None:
                    "along the tilt axis)")
     p.add_argument("--crop", metavar="x0:x1", help="use only detector columns x0..x1-1, centred "
                    "on the tilt axis (the object must stay inside them at every tilt)")
+    p.add_argument("--align", action="store_true", default=None, help="align the projections "
+                   "first (fusedem.tomo.align: per-tilt shifts by cross-correlation, the tilt-axis "
+                   "offset, each chemical tilt to the nearest HAADF tilt); the report goes into the "
+                   "result file's 'alignment' attribute")
     p.add_argument("--slab", type=int, metavar="N", help="slices solved at once (default 64; "
                    "memory scales with it)")
     p.add_argument("--margin", type=int, metavar="M", help="extra slices solved on each side of a "
@@ -104,10 +108,12 @@ class TomoRun:
     margin: int
     angles: dict[str, str | None]
     elements: list[str] | None
+    align: bool
     overwrite: bool
     quiet: bool
     verbose: bool
     toml: str
+    alignment: dict[str, Any] | None = None  #: the alignment report, once aligned
 
     @property
     def stem(self) -> str:
@@ -152,9 +158,11 @@ def prepare_tomo(args: argparse.Namespace) -> TomoRun:
     toml = params_toml(params, elements=elements, comment=command, auto=auto,
                        repeat="fusedem tomo INPUT -o OUTDIR --config THIS_FILE",
                        extra={"slices": opt("slices"), "crop": opt("crop"), "slab": slab,
-                              "margin": margin, "format": ",".join(formats), **angles})
+                              "margin": margin, "format": ",".join(formats), **angles,
+                              "align": True if opt("align") else None})
     return TomoRun(source, outdir, params, auto, formats, slices, crop, slab, margin, angles,
-                   elements, bool(args.overwrite), bool(args.quiet), bool(args.verbose), toml)
+                   elements, bool(opt("align")), bool(args.overwrite), bool(args.quiet),
+                   bool(args.verbose), toml)
 
 
 def _outputs(run: TomoRun, elements: list[str]) -> list[Path]:
@@ -191,7 +199,7 @@ def _refuse_existing(run: TomoRun, outputs: list[Path], digest: str) -> str | No
 def _settings(run: TomoRun) -> dict[str, Any]:
     return {"params": run.params.to_dict(), "auto": run.auto, "slices": run.slices,
             "crop": run.crop, "slab": run.slab, "margin": run.margin,
-            "elements": run.elements, "angles": run.angles}
+            "elements": run.elements, "angles": run.angles, "align": run.align}
 
 
 class DataError(ValueError):
@@ -228,12 +236,33 @@ def _print_notes(run: TomoRun, notes: list[str]) -> None:
         print(f"{len(notes)} warning(s) from the readers not shown (-v shows them)", file=sys.stderr)
 
 
+def _aligned(series: Any, run: TomoRun) -> Any:
+    """The series with its projections aligned (before any crop: the crop is centred on the
+    axis, which alignment puts on the centre column); the report kept on ``run``."""
+    import dataclasses
+
+    from ..tomo.align import align_pair
+
+    haadf, maps, report = align_pair(series.haadf, series.haadf_angles, series.maps,
+                                     series.chem_angles)
+    run.alignment = report.to_dict()
+    if not run.quiet:
+        shifts = np.abs(report.haadf.shifts).max(axis=0)
+        print(f"aligned: tilt axis offset {report.haadf.axis_offset:+.2f} px, largest HAADF "
+              f"shift {shifts[0]:.1f} px (y) {shifts[1]:.1f} px (x), chemical tilts matched "
+              f"within {report.angle_gap.max():.1f}°", flush=True)
+    return dataclasses.replace(series, haadf=haadf, maps=maps,
+                               notes=[*series.notes, "projections aligned (fusedem.tomo.align)"])
+
+
 def _run(run: TomoRun) -> tuple[str, str]:
     from ..tomo.io import load_tilt_series
 
     series = load_tilt_series(run.source, angles=run.angles["angles"],
                               haadf_angles=run.angles["haadf_angles"],
                               chem_angles=run.angles["chem_angles"], elements=run.elements)
+    if run.align:
+        series = _aligned(series, run)
     try:
         series = series.region(run.slices, run.crop)
     except ValueError as exc:

@@ -148,7 +148,9 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
                               "units_note": "normalised: counts per voxel = volume x scales[El] "
                               f"(the gains of slab {ranges[mid][0]}:{ranges[mid][1]}, all slabs "
                               "rescaled to them)",
-                              "costs_note": "summed over slabs; margin slices counted in each"})
+                              "costs_note": "summed over slabs; margin slices counted in each",
+                              **({"alignment": run.alignment} if getattr(run, "alignment", None)
+                                 else {})})
         held["totals"] = totals
 
     held: dict[str, Any] = {}

@@ -80,6 +80,9 @@ class TomoWidget(Container):
             self.auto.tooltip = "Not available in this build (fusedem.tomo.autotune is missing)."
         self.rendering = ComboBox(label="rendering", choices=RENDERINGS, value=RENDERINGS[0],
                                   tooltip="How the volumes are drawn in 3-D view.")
+        self.align_button = PushButton(text="Align", tooltip=(
+            "Align the chosen tilt series first (per-tilt shifts, tilt-axis offset, chemical "
+            "tilts to the nearest HAADF tilt); adds '<name> aligned' layers and uses them."))
         self.run_button = PushButton(text="Run")
         self.stop_button = PushButton(text="Stop", enabled=False,
                                       tooltip="Stop after the current iteration; keep the volumes.")
@@ -90,7 +93,7 @@ class TomoWidget(Container):
         row = partial(Container, layout="horizontal", labels=False)
         self.body = Container(labels=False, widgets=[
             text_label("Tilt series", bold=True), Container(widgets=[self.haadf, self.elements]),
-            self.angles, text_label("Region", bold=True),
+            self.angles, self.align_button, text_label("Region", bold=True),
             Container(widgets=[self.y0, self.y1, self.crop_width]),
             text_label("Parameters", bold=True),
             Container(widgets=[*self.fields.values(), self.n_iter, self.n_iter_tv, self.rendering]),
@@ -109,7 +112,9 @@ class TomoWidget(Container):
         self._run_id = 0
         self._started = 0.0
         self._known: list[Any] = []  # element tilt layers seen, so that new ones get ticked
+        self._aligning: Any = None  # the alignment worker while it runs
         self.run_button.changed.connect(self.run)
+        self.align_button.changed.connect(self.align)
         self.stop_button.changed.connect(self.stop)
         self.haadf.changed.connect(self._on_haadf)
         self.elements.changed.connect(self._show_angles)
@@ -185,6 +190,47 @@ class TomoWidget(Container):
 
     def _say(self, text: str, color: str = "") -> None:
         self.status.value = f'<span style="color:{color}">{text}</span>' if color else text
+
+    # ---- alignment ----------------------------------------------------------------------
+    def align(self, *_: Any) -> bool:
+        """Align the chosen tilt layers in a worker thread, then add '<name> aligned' copies
+        and choose them; False (with a message) when it cannot start. The maths (seconds to a
+        minute: 61 tilts of 256² took 13 s on 2 busy cores) is fusedem.tomo.align's."""
+        from ._tomo_align import aligned_layer_data, check_align_inputs
+
+        if self.running or self._aligning is not None:
+            self._say("Busy: wait for the fusion or the alignment to finish.", _ERR)
+            return False
+        originals = [self.haadf.value, *list(self.elements.value or [])]
+        try:
+            check_align_inputs(originals[0], originals[1:])
+        except ValueError as exc:
+            self._say(f"Cannot align: {exc}", _ERR)
+            return False
+        worker = create_worker(aligned_layer_data, originals[0], originals[1:], _start_thread=False)
+        self._aligning = worker
+        worker.returned.connect(partial(self._on_aligned, originals))
+        worker.errored.connect(lambda exc: self._say(f"Cannot align: {exc}", _ERR))
+        worker.finished.connect(self._align_finished)
+        self.align_button.enabled = self.run_button.enabled = False
+        self._say("Aligning the tilt series…")
+        worker.start()
+        return True
+
+    def _on_aligned(self, originals: list[Any], out: tuple[list[tuple], str]) -> None:
+        tuples, summary = out
+        new = [self._viewer.add_image(data, **kw) for data, kw, _ in tuples]
+        for layer in originals:
+            if layer in self._viewer.layers:
+                layer.visible = False
+        self.haadf.value = new[0]
+        self.elements.value = new[1:]
+        self._say(summary, _OK)
+
+    def _align_finished(self) -> None:
+        self._aligning = None
+        self.align_button.enabled = True
+        self.run_button.enabled = self.haadf.value is not None and bool(self.elements.value)
 
     # ---- running ----------------------------------------------------------------------
     def run(self) -> bool:
@@ -287,6 +333,7 @@ class TomoWidget(Container):
 
     def _set_running(self, running: bool) -> None:
         for w in (self.haadf, self.elements, self.y0, self.y1, self.crop_width, self.n_iter,
-                  self.n_iter_tv, self.auto, self.run_button, *self.fields.values()):
+                  self.n_iter_tv, self.auto, self.run_button, self.align_button,
+                  *self.fields.values()):
             w.enabled = not running
         self.stop_button.enabled = running
