@@ -148,3 +148,17 @@ def test_auto_chooses_on_the_middle_slab_or_says_it_cannot(series, tmp_path, cap
     assert code == 0
     res = load_tomo_result(tmp_path / "a" / "np16_tomo.h5")
     assert res.metadata.get("autotune") and "[chosen]" in (tmp_path / "a" / "fusedem_tomo_params.toml").read_text()
+
+
+def test_device_option_runs_on_the_cpu_or_says_why_cuda_cannot(series, tmp_path, capsys):
+    from fusedem.cuda import resolve_device
+
+    out = tmp_path / "cpu"
+    assert main(["tomo", str(series), "-o", str(out), "--device", "cpu", "--n-iter", "2"]) == 0
+    assert "on cpu" in capsys.readouterr().out
+    assert load_tomo_result(out / "np16_tomo.h5").metadata["device"] == "cpu"
+    if resolve_device("auto") == "cuda":
+        pytest.skip("a GPU is present: --device cuda runs")
+    assert main(["tomo", str(series), "-o", str(tmp_path / "gpu"), "--device", "cuda", *FAST]) == 2
+    assert "--device: device='cuda' was asked for, but" in capsys.readouterr().err
+    assert not (tmp_path / "gpu").exists()

@@ -90,12 +90,12 @@ def test_solver_costs_and_gradient_match_reference():
     bc = pb.bc.reshape(-1, nx, n, ny).transpose(2, 0, 3, 1).astype(np.float64)
     ph, pc = _mat(pb.ph.csr), _mat(pb.pc.csr)
     w = pb.w.astype(np.float64)
-    psi1, psi2, rh, q = st.evaluate()
+    psi1, psi2 = st.evaluate()
     assert psi1 == pytest.approx(ref.psi1(x64, bh, w, 1.6, ph) / pb.haadf_norm, rel=1e-4)
     per = [ref.psi2(x64[e:e + 1], bc[e:e + 1], p.eps, pc) for e in range(n)]
     assert psi2 == pytest.approx(float(np.dot(pb.chem_weights, per)), rel=1e-4)
     x_before = st.x.copy()
-    st.step(rh, q)  # lambda_tv = 0: x = max(v, 0) and v = x - tau grad f
+    st.step()  # lambda_tv = 0: x = max(v, 0) and v = x - tau grad f
     g = (x_before - st.v) / st.tau[None, None, :, None]
     g_ref = (ref.grad_psi1(x64, bh, w, 1.6, ph) / pb.haadf_norm
              + p.lambda_chem * pb.chem_weights[:, None, None, None] * ref.grad_psi2(x64, bc, p.eps, pc))

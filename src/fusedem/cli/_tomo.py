@@ -27,6 +27,7 @@ from ..io._dataset import ReadError
 from ._config import UsageError, params_toml, read_config, resolve_params, write_text_atomic
 from ._notes import collected
 from ._outputs import claim, input_digest, written_by_fusedem
+from ._run import device_option
 
 PARAMS_FILE = "fusedem_tomo_params.toml"
 TOP_KEYS = ("elements", "slices", "crop", "format", "auto", "angles", "haadf_angles",
@@ -68,6 +69,9 @@ def add_tomo_parser(sub: Any, epilog: str) -> None:
     p.add_argument("--format", metavar="h5[,mrc,tiff]", help="outputs besides the HDF5 result: mrc "
                    "and/or tiff volumes per element (default h5 only)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to solve: auto (an NVIDIA GPU when usable, else the CPU; default), "
+                   "cpu or cuda (pip install 'fusedem[cuda]')")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress; errors only")
     p.add_argument("-v", "--verbose", action="store_true", help="show the readers' warnings")
     add_param_options(p, TomoParams, PARAMS_FILE)
@@ -114,6 +118,7 @@ class TomoRun:
     verbose: bool
     toml: str
     alignment: dict[str, Any] | None = None  #: the alignment report, once aligned
+    device: str = "cpu"  #: resolved: 'cpu' or 'cuda'
 
     @property
     def stem(self) -> str:
@@ -162,7 +167,7 @@ def prepare_tomo(args: argparse.Namespace) -> TomoRun:
                               "align": True if opt("align") else None})
     return TomoRun(source, outdir, params, auto, formats, slices, crop, slab, margin, angles,
                    elements, bool(opt("align")), bool(args.overwrite), bool(args.quiet),
-                   bool(args.verbose), toml)
+                   bool(args.verbose), toml, device=device_option(args))
 
 
 def _outputs(run: TomoRun, elements: list[str]) -> list[Path]:

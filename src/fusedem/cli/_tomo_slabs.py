@@ -40,6 +40,7 @@ class SlabTotals:
     elapsed: float = 0.0
     iterations: int = 0
     autotune: Any = None
+    device: str = "cpu"  #: where the slabs were solved
 
 
 def add_costs(total: dict[str, np.ndarray], costs: dict[str, Any]) -> None:
@@ -54,22 +55,24 @@ def _rows(series: Any, lo: int, hi: int) -> tuple[np.ndarray, dict[str, np.ndarr
     return series.haadf[:, lo:hi], {k: v[:, lo:hi] for k, v in series.maps.items()}
 
 
-def _solve_slab(series: Any, lo: int, hi: int, params: Any) -> Any:
-    """The solver's result on slices [lo, hi) (volumes (hi − lo, nz, nx) per element);
-    ``params`` 'auto' chooses them from these slices first."""
+def _solve_slab(series: Any, lo: int, hi: int, params: Any, device: str = "cpu") -> Any:
+    """The solver's result on slices [lo, hi) (volumes (hi − lo, nz, nx) per element) on a
+    resolved ``device``; ``params`` 'auto' chooses them from these slices first."""
     from ..tomo import fuse_tilt_series
 
     haadf, maps = _rows(series, lo, hi)
     present = {el: m for el, m in maps.items() if np.any(m > 0)}
     if len(present) == len(maps):
-        return fuse_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles, params=params)
+        return fuse_tilt_series(haadf, series.haadf_angles, maps, series.chem_angles, params=params,
+                                device=device)
     # an element without counts in these slices (e.g. a particle that ends above them) is
     # absent here: fuse the others, give it zeros
     nz = (params.nz if not isinstance(params, str) else None) or haadf.shape[2]
     zeros = np.zeros((hi - lo, nz, haadf.shape[2]), np.float32)
     if not present or haadf.max() <= haadf.min():
         return EmptySlab({el: zeros for el in maps}, params)
-    res = fuse_tilt_series(haadf, series.haadf_angles, present, series.chem_angles, params=params)
+    res = fuse_tilt_series(haadf, series.haadf_angles, present, series.chem_angles, params=params,
+                           device=device)
     res.volumes.update({el: zeros for el in maps if el not in present})
     return res
 
@@ -121,11 +124,12 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
             out = VolumeFile(f, ny)
             params, ref = ("auto" if run.auto else run.params), {}
             costs: dict[str, np.ndarray] = {}
-            iterations, autotune = 0, None
+            iterations, autotune, ran_on = 0, None, "cpu"
             for i in order:
                 a, b, lo, hi = ranges[i]
                 bar.set_postfix_str(f"slices {a}:{b} of {ny}", refresh=True)
-                res = _solve_slab(series, lo, hi, params)
+                res = _solve_slab(series, lo, hi, params, getattr(run, "device", "cpu"))
+                ran_on = getattr(res, "device", ran_on)
                 if isinstance(params, str) and not isinstance(res, EmptySlab):
                     params, autotune = res.params, res.autotune  # chosen here, used for all
                 # the first slab's gains (the middle one's) set the units of every slab
@@ -139,6 +143,7 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
             totals = SlabTotals(params, series.haadf_angles, series.chem_angles,
                                 costs=costs, iterations=iterations, autotune=autotune)
             totals.elapsed = time.perf_counter() - t0
+            totals.device = ran_on
             totals.elements = {el: atomic_number(el) for el in series.maps}
             region = {"slices": list(run.slices) if run.slices else None,
                       "crop": list(run.crop) if run.crop else None}
@@ -167,7 +172,7 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
     shape = f"{ny} x {params.nz or series.detector_shape[1]} x {series.detector_shape[1]}"
     summary = (f"{len(series.maps)} element volume(s) of {shape} voxels from "
                f"{series.haadf.shape[0]} HAADF + {series.chem_angles.size} chemical tilts, "
-               f"{len(ranges)} slab(s), {totals.elapsed:.1f} s")
+               f"{len(ranges)} slab(s), {totals.elapsed:.1f} s on {totals.device}")
     chosen = None
     if totals.autotune is not None:
         chosen = {k: getattr(params, k) for k in ("lambda_chem", "lambda_tv", "n_iter")}

@@ -128,4 +128,4 @@ def result_from_state(plan: TomoPlan, state: Any, params: Any, started: float) -
                       haadf_angles=plan.haadf_angles, chem_angles=plan.chem_angles,
                       elements={el: atomic_number(el) for el in plan.maps},
                       elapsed=state.elapsed or time.perf_counter() - started,
-                      iterations=state.iteration)
+                      iterations=state.iteration, device=getattr(state, "device", "cpu"))

@@ -72,6 +72,7 @@ def _attrs(result: Any, sources: Sequence[str], voxel_size: float | None,
         "sources": json.dumps([str(s) for s in sources]), "elapsed": float(result.elapsed),
         "iterations": int(result.iterations), "voxel_size": float(voxel_size or 0.0),
         "units": "nm" if voxel_size else "pixel", "axes": "y,z,x", "geometry": GEOMETRY,
+        "device": str(getattr(result, "device", "cpu")),
     }
     if getattr(result, "autotune", None) is not None and hasattr(result.autotune, "to_dict"):
         attrs["autotune"] = json.dumps(result.autotune.to_dict())

@@ -57,8 +57,10 @@ def _held_nll(pb, volumes, held: dict[str, np.ndarray], ratio: float) -> float:
     return total
 
 
-def autotune_tilt_series(data: TiltData, base: TomoParams, seed: int = 0) -> TomoAutoResult:
-    """Choose lambda_chem and lambda_tv for validated data (see the module docstring).
+def autotune_tilt_series(data: TiltData, base: TomoParams, seed: int = 0,
+                         device: str = "cpu") -> TomoAutoResult:
+    """Choose lambda_chem and lambda_tv for validated data (see the module docstring);
+    ``device``: a resolved device ('cpu' or 'cuda') for the candidate solves.
 
     Raises ValueError when the chemical series are not raw counts (non-negative integers).
     """
@@ -72,7 +74,7 @@ def autotune_tilt_series(data: TiltData, base: TomoParams, seed: int = 0) -> Tom
             p = base.replace(lambda_chem=lc, lambda_tv=lt)
             pb = build(fit, p)
             state = None
-            for state in run(pb, p, p.n_iter, costs=False):
+            for state in run(pb, p, p.n_iter, costs=False, device=device):
                 pass
             ok = all(np.isfinite(v).all() for v in state.volumes.values())
             scores[(lc, lt)] = _held_nll(pb, state.volumes, split.held, split.ratio) if ok else np.inf

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cuda import device_name, resolve_device
 from . import _kernels
 from .inputs import prepare
 from .params import TomoParams
@@ -39,6 +40,7 @@ class TomoState:
     volumes: dict[str, np.ndarray] | None  #: element -> (ny, nz, nx) float32, normalised units
     costs: dict[str, np.ndarray]  #: 'haadf', 'chem', 'tv' -> (iteration,) float64
     elapsed: float  #: seconds since the start
+    device: str = "cpu"  #: where it runs: 'cpu', 'cuda: <GPU name>' or 'cuda: simulator'
 
     @property
     def done(self) -> bool:
@@ -64,6 +66,7 @@ class TomoResult:
     iterations: int
     autotune: Any = None  #: the :class:`fusedem.tomo.autotune.TomoAutoResult` of ``params="auto"``
     scales: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"  #: where it ran: 'cpu', 'cuda: <GPU name>' or 'cuda: simulator'
 
 
 def _resolve(params, overrides: dict) -> TomoParams:
@@ -74,7 +77,12 @@ def _resolve(params, overrides: dict) -> TomoParams:
 
 
 class _Stepper:
-    """State of one solve: x, the previous x and v = x_old - tau grad f, TV duals."""
+    """State of one solve on the CPU: x, the previous x and v = x_old - tau grad f, TV duals.
+
+    The interface :func:`run` uses (shared with :class:`fusedem.cuda.tomo_stepper.CudaTomoStepper`):
+    ``evaluate() -> (Psi1, Psi2)`` of x (keeping the residuals), ``step()``, ``shrink()``,
+    ``model_bound(f_old)``, ``tv_total()``, ``volumes()`` and the step sizes ``tau`` (n,).
+    """
 
     def __init__(self, pb: Problem, p: TomoParams):
         self.pb, self.p = pb, p
@@ -89,8 +97,9 @@ class _Stepper:
         self.tau = pb.tau0.copy()
         self.gamma = np.float32(p.gamma)
 
-    def evaluate(self):
-        """(Psi1, Psi2) of x and the residuals the gradient needs (r_H, b / (P_c x + eps))."""
+    def evaluate(self) -> tuple[float, float]:
+        """(Psi1, Psi2) of x; keeps the residuals the next :meth:`step` needs
+        (r_H / ||P_H||², c_e b / (P_c x + eps))."""
         pb, (nz, nx, n, ny) = self.pb, self.pb.shape
         _kernels.haadf_sum(self.x, pb.w, self.gamma, self.s)
         rh = pb.ph.forward(self.s.reshape(nz * nx, ny))
@@ -105,11 +114,13 @@ class _Stepper:
         psi2 = float(np.dot(pb.chem_weights.astype(np.float64), per))
         np.divide(pb.bc, yc, out=yc)
         y3 *= pb.chem_weights[None, :, None]
-        return psi1, psi2, rh, yc
+        self._res = (rh, yc)
+        return psi1, psi2
 
-    def step(self, rh: np.ndarray, q: np.ndarray) -> None:
+    def step(self) -> None:
         """x_old <- x; v <- x - tau grad f(x); x <- TV prox of v."""
         pb, (nz, nx, n, ny) = self.pb, self.pb.shape
+        rh, q = self._res
         gh = pb.ph.back(rh).reshape(nz, nx, ny)
         pb.pc.back(q, out=self.v.reshape(nz * nx, n * ny))
         _kernels.descent(self.x, gh, self.v, pb.colsum, pb.chem_weights, pb.w, self.gamma, self.tau.astype(np.float32),
@@ -140,24 +151,38 @@ class _Stepper:
         ab = _kernels.step_stats(self.x_old, self.v, self.x)
         return f_old + float(np.sum((ab[:, 0] + 0.5 * ab[:, 1]) / self.tau))
 
+    def tv_total(self) -> float:
+        return float(_kernels.tv_total(self.x))
+
     def volumes(self) -> dict[str, np.ndarray]:
         return {s: np.ascontiguousarray(self.x[:, :, e, :].transpose(2, 0, 1))
                 for e, s in enumerate(self.pb.symbols)}
 
 
+def make_stepper(pb: Problem, p: TomoParams, device: str = "cpu"):
+    """The stepper of a resolved device ('cpu' or 'cuda') for a built problem."""
+    if device == "cuda":
+        from ..cuda.tomo_stepper import CudaTomoStepper
+
+        return CudaTomoStepper(pb, p)
+    return _Stepper(pb, p)
+
+
 def run(pb: Problem, p: TomoParams, every: int = 1, min_interval: float = 0.0,
-        costs: bool = True) -> Iterator[TomoState]:
-    """The solver loop over a built problem (a generator of :class:`TomoState`).
+        costs: bool = True, device: str = "cpu") -> Iterator[TomoState]:
+    """The solver loop over a built problem (a generator of :class:`TomoState`) on a
+    resolved ``device`` ('cpu' or 'cuda'; the same acceptance tests on both).
 
     Without ``costs`` the TV term is computed only for the final iterate.
     """
-    st = _Stepper(pb, p)
+    st = make_stepper(pb, p, device)
+    name = device_name(device)
     hist = np.zeros((p.n_iter, 3))
     t0 = time.perf_counter()
     last = -np.inf
     k, bound, halvings = 0, None, 0
     while True:
-        psi1, psi2, rh, q = st.evaluate()
+        psi1, psi2 = st.evaluate()
         f = psi1 + p.lambda_chem * psi2
         if bound is not None:
             if f > bound + 1e-5 * abs(bound) and halvings < MAX_HALVINGS:
@@ -166,20 +191,20 @@ def run(pb: Problem, p: TomoParams, every: int = 1, min_interval: float = 0.0,
                 bound = st.model_bound(f_old)
                 continue
             k += 1
-            tv = _kernels.tv_total(st.x) if costs or k == p.n_iter else np.nan
+            tv = st.tv_total() if costs or k == p.n_iter else np.nan
             hist[k - 1] = (psi1, psi2, tv)
             if k % every == 0 or k == p.n_iter:
                 now = time.perf_counter()
                 give = k == p.n_iter or now - last >= min_interval
                 last = now if give else last
                 yield TomoState(k, p.n_iter, st.volumes() if give else None,
-                                {c: hist[:k, i].copy() for i, c in enumerate(COST_NAMES)}, now - t0)
+                                {c: hist[:k, i].copy() for i, c in enumerate(COST_NAMES)}, now - t0, name)
             if k == p.n_iter:
                 return
         if bound is not None and halvings == 0:
             st.tau = np.minimum(st.tau * STEP_GROWTH, STEP_GROWTH_CAP * pb.tau0)
         f_old, halvings = f, 0
-        st.step(rh, q)
+        st.step()
         bound = st.model_bound(f_old)
 
 
@@ -196,7 +221,8 @@ def _finite(states: Iterator[TomoState]) -> Iterator[TomoState]:
 
 def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_angles,
                         params: TomoParams | None = None, every: int = 1,
-                        min_interval: float = 0.0, **overrides) -> Iterator[TomoState]:
+                        min_interval: float = 0.0, device: str = "auto",
+                        **overrides) -> Iterator[TomoState]:
     """Run fused tomography, yielding a :class:`TomoState` every ``every`` iterations.
 
     haadf: (n_H, ny, nx) projections, tilt axis along y; haadf_angles: (n_H,)
@@ -205,8 +231,10 @@ def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_an
     first ``next()`` (:mod:`fusedem.tomo.autotune`). The inputs are validated before this returns
     (ValueError naming the problem); the last iteration is always yielded with
     volumes; with ``min_interval`` (s) volumes are attached at most that often.
-    Closing the generator stops within one outer iteration.
+    Closing the generator stops within one outer iteration. ``device``: 'auto' (a GPU
+    when usable, else the CPU), 'cpu' or 'cuda' (docs/gpu.md); ``state.device`` says which.
     """
+    dev = resolve_device(device)
     auto = params == "auto" if isinstance(params, str) else False
     if isinstance(params, str) and not auto:
         raise ValueError(f"params must be a TomoParams, None or 'auto', got {params!r}")
@@ -220,26 +248,29 @@ def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_an
         if not are_counts(data.chem):  # fail now, not at the first next()
             raise ValueError("params='auto' thins the chemical series and needs raw counts "
                              "(non-negative integers); give TomoParams instead")
-    return _finite(_lazy(data, p, int(every), float(min_interval), auto))
+    return _finite(_lazy(data, p, int(every), float(min_interval), auto, dev))
 
 
-def _lazy(data, p, every, min_interval, auto=False):
+def _lazy(data, p, every, min_interval, auto=False, device="cpu"):
     """The solve, run when first iterated; with ``auto`` the lambda search runs first
     (9 solves; closing the generator during it stops after the current solve)."""
     if auto:
         from .autotune import autotune_tilt_series
 
-        p = autotune_tilt_series(data, p).params
-    yield from run(build(data, p), p, every, min_interval)
+        p = autotune_tilt_series(data, p, device=device).params
+    yield from run(build(data, p), p, every, min_interval, device=device)
 
 
 def fuse_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_angles,
-                     params: TomoParams | str | None = None, **overrides) -> TomoResult:
+                     params: TomoParams | str | None = None, device: str = "auto",
+                     **overrides) -> TomoResult:
     """Fused 3-D chemical volumes from a HAADF and a chemical tilt series; see
     :func:`iterate_tilt_series` for the inputs. ``params="auto"`` chooses
     lambda_chem and lambda_tv from the data first (:mod:`fusedem.tomo.autotune`).
-    Returns a :class:`TomoResult` with volumes (ny, nz, nx) float32 per element.
+    Returns a :class:`TomoResult` with volumes (ny, nz, nx) float32 per element;
+    ``device`` as in :func:`iterate_tilt_series`, ``result.device`` says where it ran.
     """
+    dev = resolve_device(device)
     data = prepare(haadf, haadf_angles, maps, chem_angles)
     auto = None
     if isinstance(params, str):
@@ -247,18 +278,19 @@ def fuse_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_angle
             raise ValueError(f"params must be a TomoParams, None or 'auto', got {params!r}")
         from .autotune import autotune_tilt_series
 
-        auto = autotune_tilt_series(data, _resolve(None, overrides))
+        auto = autotune_tilt_series(data, _resolve(None, overrides), device=dev)
         p = auto.params
     else:
         p = _resolve(params, overrides)
     t0 = time.perf_counter()
     pb = build(data, p)
     state = None
-    for state in _finite(run(pb, p, p.n_iter)):
+    for state in _finite(run(pb, p, p.n_iter, device=dev)):
         pass
     return TomoResult(
         volumes=state.volumes, costs=state.costs, params=p,
         haadf_angles=data.haadf_angles.copy(), chem_angles=data.chem_angles.copy(),
         elements=dict(data.z), elapsed=time.perf_counter() - t0, iterations=state.iteration,
         autotune=auto, scales={s: float(g) for s, g in zip(pb.symbols, pb.scales)},
+        device=state.device,
     )
