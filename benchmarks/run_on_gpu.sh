@@ -2,7 +2,9 @@
 # One prepared session on a GPU machine (the H200 device of this project's workplace, or any
 # NVIDIA machine with numba-cuda installed): the GPU tests, the GPU benchmark and the CPU
 # scaling table, each with a time limit; logs go to $OUT (default ./gpu_run).
-#   bash benchmarks/run_on_gpu.sh [quick]
+#   bash benchmarks/run_on_gpu.sh [quick]   the 2-D backend (~4-9 min)
+#   bash benchmarks/run_on_gpu.sh tomo      the tomography GPU test and bench_tomo.py only
+#                                           (128³ and 256³, CPU and GPU columns; ~3-6 min)
 set -u
 OUT=${OUT:-gpu_run}
 mkdir -p "$OUT"
@@ -15,6 +17,12 @@ PY=${PY:-python3}
   $PY -c "import importlib.metadata as m; print('numba-cuda', m.version('numba-cuda'))"
   nproc
 } 2>&1 | tee "$OUT/env.txt"
+if [ "${1:-}" = tomo ]; then
+  timeout 180 $PY -m pytest -q -p no:warnings -p no:cacheprovider tests/test_cuda_tomo.py \
+    -k "not simulated" 2>&1 | tee "$OUT/tests_gpu_tomo.txt"
+  timeout 380 $PY benchmarks/bench_tomo.py 128 256 --n-iter 4 --skip-spmm 2>&1 | tee "$OUT/bench_tomo.txt"
+  exit 0
+fi
 timeout 120 $PY -m pytest -q -p no:warnings -p no:cacheprovider tests/test_cuda_backend.py \
   -k "not simulated" 2>&1 | tee "$OUT/tests_gpu.txt"
 timeout 90 $PY -m pytest -q -p no:warnings -p no:cacheprovider tests/test_solver_api.py \
