@@ -1,4 +1,4 @@
-"""The tomography GPU path against the CPU path, shared by the tests and the GPU benchmark.
+"""The tomography GPU path against the CPU path (used by tests/test_cuda_tomo.py).
 
 On a GPU when one is present, otherwise through numba's CUDA simulator in a child
 process (``NUMBA_ENABLE_CUDASIM=1`` must be set before numba.cuda is first
