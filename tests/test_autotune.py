@@ -65,6 +65,45 @@ def test_masking_split_hides_the_masked_pixels(phantom):
         assert not m[y - 1, x] and not m[y, x + 1]
 
 
+def test_tile_residuals_split_the_score(phantom):
+    """The tile residuals of a fit add up to its held-out score, for thinning and masking,
+    and the tiles cover the image (each tile holds some of the score)."""
+    from fusedem.solver import prepare_inputs
+
+    truth, haadf, maps = phantom
+    for split in (validation.thinning_splits(maps, n_splits=1)[0], validation.masking_split(maps)):
+        ranges = prepare_inputs(haadf, split.fit)[4]
+        fitted = {k: v / v.max() for k, v in split.fit.items()}
+        tiles = validation.tile_residuals(split, fitted, ranges)
+        assert tiles.shape == (validation.N_TILES ** 2,)
+        assert tiles.sum() == pytest.approx(validation.score(split, fitted, ranges), rel=1e-9)
+        assert (tiles > 0).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_autotune_says_when_the_data_cannot_choose(seed):
+    """At 0.05 counts/px the held-out score cannot tell most candidates apart: the result
+    says so (note, warning, n_indistinct); at 8 counts/px it can, and says nothing."""
+    from fusedem import phantoms as P
+
+    ph = P.make("lattice", (64, 64), seed)
+    low = P.measure(ph, 0.05, seed=seed + 1000)
+    with pytest.warns(UserWarning, match="cannot tell .* candidates apart"):
+        res = autotune(low.haadf, low.maps)
+    assert res.n_indistinct >= len(res.candidates) / 2
+    assert any("too noisy for a reliable choice" in n for n in res.notes)
+    assert "Note: the held-out score cannot tell" in res.summary()
+    assert res.to_dict()["n_indistinct"] == res.n_indistinct
+    ok = P.measure(ph, 8.0, seed=seed + 1000)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        res = autotune(ok.haadf, ok.maps)
+    assert res.n_indistinct <= 2
+    assert not any("too noisy" in n for n in res.notes)
+
+
 def test_frame_split_even_and_odd(phantom):
     _, _, maps = phantom
     rng = np.random.default_rng(0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +51,10 @@ TV_STRENGTHS = ((1, 0.25), (1, 0.5), (6, 1.0))
 #: already have), each element's own held-out term says which factor suits it,
 #: and the combination is kept if it lowers the total score.
 PER_ELEMENT_FACTORS = (0.25, 0.5, 2.0, 4.0)
+#: A choice is flagged as unreliable when at least this fraction of the candidates (and
+#: 3) lie within one paired standard error of it: on 16 phantom cases (docs/autotune.md)
+#: the one where auto missed the best by > 1 dB had 10 of 15; all others 1 or 2.
+INDISTINCT_FRACTION = 1 / 3
 #: The score is read every this many outer iterations (the choice of n_iter).
 CHECK_EVERY = 5
 #: One scored solve in fuse-times: copies and scoring at every checkpoint (measured
@@ -102,6 +107,9 @@ class AutoResult:
     n_solves: int
     stopped: str = "converged"  #: 'converged', 'budget' or 'cancelled'
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: candidates (the chosen one included) whose held-out score is within one paired
+    #: standard error of the chosen one's: how many the data cannot tell apart
+    n_indistinct: int = 1
 
     def neighbourhood(self) -> list[dict[str, Any]]:
         """Candidates within a factor 4 of the chosen λ's (both), sorted by score."""
@@ -117,7 +125,8 @@ class AutoResult:
                 "n_solves": self.n_solves, "stopped": self.stopped,
                 "params": self.params.to_dict(), "base": self.base.to_dict(),
                 "candidates": [c.to_dict() for c in self.candidates],
-                "neighbourhood": self.neighbourhood(), "notes": list(self.notes)}
+                "neighbourhood": self.neighbourhood(), "notes": list(self.notes),
+                "n_indistinct": self.n_indistinct}
 
     def summary(self) -> str:
         """One line for logs and the panel."""
@@ -127,7 +136,7 @@ class AutoResult:
                 + (f" (step {p.tv_step:g})" if p.tv_step != 1 else "")
                 + "".join(f", λ TV {el} {v:.3g}" for el, v in (p.lambda_tv_elements or {}).items())
                 + f"; score {self.score:.4g} from {len(self.candidates)} candidates in "
-                f"{self.elapsed:.1f} s")
+                f"{self.elapsed:.1f} s" + "".join(f". Note: {n}" for n in self.notes))
 
 
 @dataclass(frozen=True)
@@ -171,9 +180,9 @@ class _Evaluator:
                  device: str = "cpu"):
         self.base, self.splits, self.device = base, splits, device
         self.prepared = [prepare_inputs(haadf, s.fit, base.map_scaling) for s in splits]
-        #: (point, split) -> [(iteration, score, per-element score terms)] along the solve
-        self.curves: dict[tuple[Point, int], list[tuple[int, float, dict[str, float]]]] = {}
-        self._ready: dict[tuple[Point, int], list[tuple[int, float, dict[str, float]]]] = {}
+        #: (point, split) -> the held-out score's checkpoints along the solve
+        self.curves: dict[tuple[Point, int], list[validation.Checkpoint]] = {}
+        self._ready: dict[tuple[Point, int], list[validation.Checkpoint]] = {}
         self.n_solves = 0
 
     def _params(self, point: Point) -> FusionParams:
@@ -199,7 +208,7 @@ class _Evaluator:
                                   [k for _, k in group], CHECK_EVERY)
             self._ready.update(zip(group, curves))
 
-    def curve(self, point: Point, k: int) -> list[tuple[int, float, dict[str, float]]]:
+    def curve(self, point: Point, k: int) -> list[validation.Checkpoint]:
         """The score along the solve of ``point`` on split ``k`` (solved once)."""
         if (point, k) in self._ready:
             self.curves[(point, k)] = self._ready.pop((point, k))
@@ -207,21 +216,18 @@ class _Evaluator:
         if (point, k) not in self.curves:
             p = self._params(point)
             bh, b, symbols, z, ranges = self.prepared[k]
-            curve = []
-            for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False,
-                              device=self.device, gains=map_gains(ranges, symbols)):
-                terms = validation.score_terms(self.splits[k], state.maps, ranges)
-                sc = sum(terms.values())
-                curve.append((state.iteration, sc if math.isfinite(sc) else math.inf, terms))
-            self.curves[(point, k)] = curve
+            self.curves[(point, k)] = [
+                validation.checkpoint(self.splits[k], state.maps, ranges, state.iteration)
+                for state in _run(bh, b.copy(), symbols, z, p, CHECK_EVERY, 0.0, False,
+                                  device=self.device, gains=map_gains(ranges, symbols))]
             self.n_solves += 1
         return self.curves[(point, k)]
 
     def __call__(self, point: Point, n_splits: int = 1) -> Candidate:
         """The candidate ``point`` scored on the first ``n_splits`` splits (mean score curve)."""
         curves = [self.curve(point, k) for k in range(n_splits)]
-        its = [c[0] for c in curves[0]]
-        mean = [float(np.mean([c[i][1] for c in curves])) for i in range(len(its))]
+        its = [c.iteration for c in curves[0]]
+        mean = [float(np.mean([c[i].score for c in curves])) for i in range(len(its))]
         i = int(np.argmin(mean))
         return Candidate(point[0], point[1], its[i], mean[i], tuple(zip(its, mean)), point[2],
                          point[3], point[4])
@@ -384,14 +390,40 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     chosen = base.replace(lambda_chem=best.lambda_chem, lambda_tv=best.lambda_tv,
                           n_iter=best.n_iter, n_iter_tv=best.n_iter_tv, tv_step=best.tv_step,
                           lambda_tv_elements=dict(best.lambda_tv_elements) or None)
+    n_same = _indistinct(ev, best, list(tried.values()), n_all)
     notes = []
+    if n_same >= max(3, INDISTINCT_FRACTION * len(tried)):
+        notes.append(
+            f"the held-out score cannot tell {n_same} of the {len(tried)} candidates apart "
+            "(within one standard error): the maps are too noisy for a reliable choice, which "
+            "may be far from the best; binning pixels (e.g. 2 × 2) or more frames would help")
+        warnings.warn(f"autotune: {notes[-1]}", UserWarning, stacklevel=2)
     for name, rng, v in (("lambda_chem", LAMBDA_CHEM_RANGE, best.lambda_chem),
                          ("lambda_tv", LAMBDA_TV_RANGE, best.lambda_tv)):
         if v in rng:
             notes.append(f"{name} chose the edge of its search range ({v:g})")
     result = AutoResult(chosen, base, best.score, used, tuple(tried.values()),
-                        time.perf_counter() - t0, ev.n_solves, stopped, tuple(notes))
+                        time.perf_counter() - t0, ev.n_solves, stopped, tuple(notes), n_same)
     yield AutoProgress(None, best, ev.n_solves, max_solves, result.elapsed, result)
+
+
+def _indistinct(ev: _Evaluator, best: Candidate, cands: list[Candidate], n_splits: int) -> int:
+    """How many of ``cands`` (``best`` included) score within one paired standard error of
+    ``best``, each at its chosen iteration: the tile residuals (mean over the splits) of a
+    candidate minus the best's, SE = sqrt(n_tiles · variance of the differences)."""
+    def tiles(c: Candidate) -> np.ndarray:
+        return np.mean([next(cp.tiles for cp in ev.curve(c.point, k) if cp.iteration == c.n_iter)
+                        for k in range(n_splits)], axis=0)
+
+    ref = tiles(best)
+    count = 0
+    for c in cands:
+        if not math.isfinite(c.score):
+            continue
+        d = tiles(c) - ref
+        se = math.sqrt(d.size * float(d.var(ddof=1)))
+        count += c.score - best.score <= se
+    return max(count, 1)
 
 
 def _scaled(c: Candidate, factors) -> list[Point]:
@@ -408,7 +440,8 @@ def _per_element_choice(ev: _Evaluator, centre: Candidate, probes: list[Point], 
     solves. () when no element moves."""
     options = [centre.point] + [pt for pt in probes
                                 if not ev.cost([pt]) or ev.n_solves + 1 <= limit]
-    terms = [next(t for it, _, t in ev.curve(pt, 0) if it == centre.n_iter) for pt in options]
+    terms = [next(c.terms for c in ev.curve(pt, 0) if c.iteration == centre.n_iter)
+             for pt in options]
     per = []
     for el in terms[0]:
         k = min(range(len(options)), key=lambda k: terms[k][el])

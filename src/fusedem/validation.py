@@ -16,14 +16,18 @@ subtracted or fitted maps); thinning of such maps is refused.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 #: Smallest image (pixels per side) that leaves enough held-out pixels.
 MIN_HOLDOUT_SIZE = 16
 MASK_STRIDE = 4
+#: Tiles per side for the paired standard error of score differences (tile_residuals).
+N_TILES = 8
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,40 @@ def score_terms(split: Split, fitted: Mapping[str, np.ndarray],
     return terms
 
 
+def _tile_labels(split: Split) -> np.ndarray:
+    """Tile index (0 .. N_TILES² − 1) of each held-out value (1-D int64, masked), cached."""
+    labels = split.__dict__.get("_tiles")
+    if labels is None:
+        ny, nx = next(iter(split.held.values())).shape
+        ty = np.minimum(np.arange(ny) * N_TILES // ny, N_TILES - 1)
+        tx = np.minimum(np.arange(nx) * N_TILES // nx, N_TILES - 1)
+        grid = ty[:, None] * N_TILES + tx[None, :]
+        labels = np.ascontiguousarray(grid[split.mask] if split.mask is not None else grid.ravel())
+        object.__setattr__(split, "_tiles", labels)
+    return labels
+
+
+def tile_residuals(split: Split, fitted: Mapping[str, np.ndarray],
+                   ranges: Mapping[str, tuple[float, float]]) -> np.ndarray:
+    """:func:`score` split over N_TILES × N_TILES tiles of the image, (N_TILES²,) float64
+    summing to the score: the squared residuals of the same affine fits, per tile. Two
+    candidates' tile vectors give their score difference a paired standard error
+    (the held-out noise, common to both, cancels)."""
+    labels = _tile_labels(split)
+    out = np.zeros(N_TILES * N_TILES)
+    for k, (h, (sh, _)) in _held_vectors(split).items():
+        lo, hi = ranges[k]
+        x = np.asarray(fitted[k])
+        x = (x[split.mask] if split.mask is not None else x.ravel()).astype(np.float64)
+        n = x.size
+        xm, hm = float(x.mean()), sh / n
+        var_p = float(np.einsum("i,i->", x - xm, x - xm))
+        a = float(np.einsum("i,i->", x - xm, h - hm)) / var_p if var_p > 0 else 0.0
+        r = h - hm - a * (x - xm)
+        out += np.bincount(labels, r * r, N_TILES * N_TILES) / (n * ((hi - lo) * split.ratio) ** 2)
+    return out
+
+
 def score(split: Split, fitted: Mapping[str, np.ndarray],
           ranges: Mapping[str, tuple[float, float]]) -> float:
     """Held-out squared error of fitted maps (normalised units), summed over elements.
@@ -215,3 +253,21 @@ def score(split: Split, fitted: Mapping[str, np.ndarray],
     element counts in normalised units.
     """
     return float(sum(score_terms(split, fitted, ranges).values()))
+
+
+class Checkpoint(NamedTuple):
+    """The held-out score of one solve at one iteration."""
+
+    iteration: int
+    score: float  #: :func:`score` (inf when not finite: a diverged solve)
+    terms: dict[str, float]  #: :func:`score_terms`
+    tiles: np.ndarray  #: :func:`tile_residuals` (N_TILES²,)
+
+
+def checkpoint(split: Split, fitted: Mapping[str, np.ndarray],
+               ranges: Mapping[str, tuple[float, float]], iteration: int) -> Checkpoint:
+    """Score, per-element terms and tile residuals of ``fitted`` at ``iteration``."""
+    terms = score_terms(split, fitted, ranges)
+    sc = sum(terms.values())
+    return Checkpoint(int(iteration), sc if math.isfinite(sc) else math.inf, terms,
+                      tile_residuals(split, fitted, ranges))

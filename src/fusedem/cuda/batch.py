@@ -5,7 +5,6 @@ more pixels per launch (``benchmarks/bench_gpu.py`` reports the speed-up).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -89,18 +88,17 @@ def fuse_frames(haadf_frames, map_frames: Mapping[str, object],
 
 def score_curves(prepared: Sequence[tuple], splits: Sequence[validation.Split],
                  params: Sequence[FusionParams], slots: Sequence[int],
-                 every: int) -> list[list[tuple[int, float, dict[str, float]]]]:
+                 every: int) -> list[list[validation.Checkpoint]]:
     """Held-out score curves of K candidate solves, computed in one batch.
 
     prepared[s], splits[s]: the prepared fit data and the split of data slot s;
     params[k] is solved on slot slots[k]. Returns, per problem, the list of
-    (iteration, score, per-element score terms) every ``every`` iterations and at
-    the end (inf where a solve diverged), as :class:`fusedem.tuning` scores one
-    candidate.
+    :class:`fusedem.validation.Checkpoint` every ``every`` iterations and at the end
+    (score inf where a solve diverged), as :class:`fusedem.tuning` scores one candidate.
     """
     st, symbols = _stepper(prepared, params, slots)
     n_iter = params[0].n_iter
-    curves: list[list[tuple[int, float, dict[str, float]]]] = [[] for _ in params]
+    curves: list[list[validation.Checkpoint]] = [[] for _ in params]
     for it in range(1, n_iter + 1):
         st.step()
         if it % every and it != n_iter:
@@ -108,7 +106,5 @@ def score_curves(prepared: Sequence[tuple], splits: Sequence[validation.Split],
         x = st.maps()
         for k, s in enumerate(slots):
             fitted = {sym: x[k, i] for i, sym in enumerate(symbols)}
-            terms = validation.score_terms(splits[s], fitted, prepared[s][4])
-            sc = sum(terms.values())
-            curves[k].append((it, sc if math.isfinite(sc) else math.inf, terms))
+            curves[k].append(validation.checkpoint(splits[s], fitted, prepared[s][4], it))
     return curves
