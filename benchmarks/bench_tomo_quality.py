@@ -98,8 +98,7 @@ def main(n: int = 32, dose: float = 8.0, seed: int = 0) -> None:
                 rows.append(("fused defaults", label, fused(ts, truth)[0]))
             res, r = fused(ts, truth, "auto")
             rows.append(("fused auto", label, res))
-            print(f"# {kind} dose {label}: auto chose lambda_chem {r.params.lambda_chem:g}, "
-                  f"lambda_tv {r.params.lambda_tv:g}", flush=True)
+            print(f"# {kind} dose {label}: {r.autotune.summary()}", flush=True)
             rows.append(("fused grid", label, fused_grid(ts, truth)))
         for k in truth:
             for name, label, res in rows:

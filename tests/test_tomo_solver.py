@@ -31,7 +31,9 @@ def test_fused_recovers_truth_better_than_chemical_only(core_shell):
             for k in truth:
                 best[k] = max(best.get(k, -np.inf), psnr(rec[k], truth[k]))
     chem_only = np.mean(list(best.values()))
-    assert fused > chem_only + 0.75, (fused, best)
+    # +0.68 dB measured with the defaults lambda_chem 30, lambda_tv 0.3 (+0.81 with the former
+    # lambda_tv 0.1, which fell below chemical-only at 1/10 of the dose: docs/tomography.md)
+    assert fused > chem_only + 0.5, (fused, best)
     assert set(r.costs) == {"haadf", "chem", "tv"} and all(c.shape == (r.iterations,) for c in r.costs.values())
     assert set(r.scales) == set(truth) and all(s > 0 for s in r.scales.values())
     assert r.elements == {"Au": 79, "Fe": 26, "O": 8, "C": 6}

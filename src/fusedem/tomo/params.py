@@ -23,7 +23,7 @@ class TomoParams:
     #: Weight of the Poisson term Psi2 relative to the HAADF term (both normalised, see docs).
     lambda_chem: float = 30.0
     #: Weight of the 3-D total variation of each element's volume.
-    lambda_tv: float = 0.1
+    lambda_tv: float = 0.3
     #: Z-contrast exponent gamma of the HAADF model sum_i w_i x_i^gamma (1-3).
     gamma: float = 1.6
     #: Background epsilon in Psi2's log(P x + eps), in normalised projection units.

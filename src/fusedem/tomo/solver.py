@@ -236,7 +236,7 @@ def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_an
 
 def _lazy(data, p, every, min_interval, auto=False):
     """The solve, run when first iterated; with ``auto`` the lambda search runs first
-    (9 solves; closing the generator during it stops after the current solve)."""
+    (about 12 solves; closing the generator during it stops after the current solve)."""
     if auto:
         from .autotune import autotune_tilt_series
 
