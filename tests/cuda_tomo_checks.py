@@ -18,6 +18,8 @@ CASES: dict[str, dict] = {
     "halving_gp_cold_tv": {"step": 10.0, "tv_solver": "gp", "warm_start_tv": False,
                            "n_iter_tv": 2},
     "halving_no_tv": {"step": 10.0, "lambda_tv": 0.0},
+    # the first element without TV, the second with 3x the common lambda_tv; fixed gain
+    "per_element_tv_fixed_gain": {"per_element": (0.0, 3.0), "haadf_gain": "fixed"},
 }
 
 
@@ -77,7 +79,10 @@ def tomo_errors(n: int, n_iter: int, **series_kw) -> dict[str, dict]:
     for name, kw in CASES.items():
         kw = dict(kw)
         step = kw.pop("step", 1.0)
+        factors = kw.pop("per_element", None)
         p = TomoParams(n_iter=n_iter, n_init=2, **kw)
+        if factors is not None:
+            p = p.replace(lambda_tv_elements={s: f * p.lambda_tv for s, f in zip(args[2], factors)})
         a, ha = _solve(args, p, step, "cpu")
         b, hb = _solve(args, p, step, "cuda")
         out[name] = {"volumes": max(_rel(a.volumes[k], b.volumes[k]) for k in a.volumes),

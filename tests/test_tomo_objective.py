@@ -80,7 +80,7 @@ def test_tv_total_and_haadf_sum_kernels():
 def test_solver_costs_and_gradient_match_reference():
     truth, ts = phantoms.simulate("core_shell", n=16, dose=5.0, oversample=1,
                                   haadf_angles=np.linspace(-60, 60, 9), chem_angles=[-45.0, 0, 45])
-    p = TomoParams(lambda_chem=3.0, lambda_tv=0.0, n_init=3)
+    p = TomoParams(lambda_chem=3.0, lambda_tv=0.0, n_init=3, haadf_gain="fixed")
     pb = build(prepare(ts.haadf, ts.haadf_angles, ts.maps, ts.chem_angles), p)
     st = _Stepper(pb, p)
     st.x += 0.05  # away from 0, where x^(gamma-1) is not differentiable
@@ -101,6 +101,35 @@ def test_solver_costs_and_gradient_match_reference():
              + p.lambda_chem * pb.chem_weights[:, None, None, None] * ref.grad_psi2(x64, bc, p.eps, pc))
     g_ref = g_ref.transpose(2, 3, 0, 1)
     assert np.allclose(g, g_ref, atol=2e-3 * np.abs(g_ref).max())
+
+
+def test_fitted_haadf_gain_cost_and_gradient():
+    """haadf_gain='fit': Psi1 is minimal over the model's gain, and the solver's step
+    follows the gradient of that reduced cost (finite differences on the NumPy statement)."""
+    _, ts = phantoms.simulate("core_shell", n=16, dose=5.0, oversample=1,
+                              haadf_angles=np.linspace(-60, 60, 9), chem_angles=[-45.0, 0, 45])
+    p = TomoParams(lambda_chem=0.0, lambda_tv=0.0, n_init=3, haadf_gain="fit")
+    pb = build(prepare(ts.haadf, ts.haadf_angles, ts.maps, ts.chem_angles), p)
+    st = _Stepper(pb, p)
+    st.x *= 1.7  # far from the gain fitted at x0, so the fitted gain matters
+    st.x += 0.05
+    nz, nx, n, ny = pb.shape
+    x64 = st.x.transpose(2, 3, 0, 1).astype(np.float64)
+    bh = pb.bh.reshape(-1, nx, ny).transpose(0, 2, 1).astype(np.float64)
+    ph, w = _mat(pb.ph.csr), pb.w.astype(np.float64)
+    psi1, _, rh, q = st.evaluate()
+    assert psi1 == pytest.approx(ref.psi1_fitted_gain(x64, bh, w, 1.6, ph) / pb.haadf_norm, rel=1e-4)
+    assert psi1 < 0.5 * ref.psi1(x64, bh, w, 1.6, ph) / pb.haadf_norm  # the fixed gain fits far worse
+    x_before = st.x.copy()
+    st.step(rh, q)
+    g = ((x_before - st.v) / st.tau[None, None, :, None]).transpose(2, 3, 0, 1).astype(np.float64)
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        d = rng.standard_normal(x64.shape)
+        h = 1e-5
+        fd = (ref.psi1_fitted_gain(x64 + h * d, bh, w, 1.6, ph)
+              - ref.psi1_fitted_gain(x64 - h * d, bh, w, 1.6, ph)) / (2 * h * pb.haadf_norm)
+        assert float(np.sum(g * d)) == pytest.approx(fd, rel=2e-3)
 
 
 def test_fsc_resolution_follows_blur():

@@ -118,7 +118,8 @@ def add_param_options(parser: argparse.ArgumentParser, cls: type = FusionParams,
     defaults = cls()
     optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
     choices = {"weighting": WEIGHTINGS, "tv_solver": TV_SOLVERS, "map_scaling": MAP_SCALINGS,
-               "poisson_step": POISSON_STEPS, "poisson_weights": POISSON_WEIGHTS}
+               "poisson_step": POISSON_STEPS, "poisson_weights": POISSON_WEIGHTS,
+               "haadf_gain": ("fixed", "fit")}
     for f in dataclasses.fields(cls):
         kind = _field_type(f.name, cls)
         if f.name == "lambda_tv_elements":

@@ -14,7 +14,6 @@ with ``--format mrc``/``tiff`` also one ``<stem>_tomo_<El>.mrc``/``.tif`` per el
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..io._dataset import ReadError
-from ._config import UsageError, params_toml, read_config, resolve_params, write_text_atomic
+from ._config import (UsageError, _toml_value, params_toml, read_config, resolve_params,
+                      write_text_atomic)
 from ._notes import collected
 from ._outputs import claim, input_digest, written_by_fusedem
 from ._run import device_option
@@ -289,5 +289,5 @@ def _run(run: TomoRun) -> tuple[str, str]:
         info = fuse_in_slabs(series, run, outputs, digest, _settings(run))
     write_text_atomic(run.outdir / PARAMS_FILE, run.toml if info.get("chosen") is None else
                       run.toml + "\n[chosen]\n" + "\n".join(
-                          f"{k} = {json.dumps(v)}" for k, v in info["chosen"].items()) + "\n")
+                          f"{k} = {_toml_value(v)}" for k, v in info["chosen"].items()) + "\n")
     return "done", info["summary"]

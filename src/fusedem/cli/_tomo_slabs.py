@@ -176,5 +176,7 @@ def fuse_in_slabs(series: Any, run: Any, outputs: list[Path], digest: str,
     chosen = None
     if totals.autotune is not None:
         chosen = {k: getattr(params, k) for k in ("lambda_chem", "lambda_tv", "n_iter")}
+        if params.lambda_tv_elements:
+            chosen["lambda_tv_elements"] = dict(params.lambda_tv_elements)
         summary += f"; chosen {chosen}"
     return {"summary": summary, "chosen": chosen}

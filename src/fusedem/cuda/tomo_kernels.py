@@ -113,17 +113,31 @@ def haadf_sum(x, w, gamma, s):
 
 
 @cuda.jit(fastmath=True)
-def haadf_residual(model, bh, inv_norm, acc):
-    """model <- (model - bh) * inv_norm (in place) and acc[ACC_PSI1] += sum (model - bh)²;
+def haadf_residual(model, bh, gain, out_scale, acc):
+    """d = gain·model - bh: model <- d · out_scale (in place) and acc[ACC_PSI1] += sum d²;
     model, bh (rows, ny); grid (ny, rows)."""
     i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
     r = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     c = float64(0.0)
     if r < model.shape[0] and i < model.shape[1]:
-        d = model[r, i] - bh[r, i]
+        d = gain * model[r, i] - bh[r, i]
         c = float64(d) * float64(d)
-        model[r, i] = d * inv_norm
+        model[r, i] = d * out_scale
     _block_add(c, float64(0.0), acc, ACC_PSI1, -1)
+
+
+@cuda.jit(fastmath=True)
+def haadf_dots(model, bh, dots):
+    """dots[0] += sum model², dots[1] += sum model·bh (the HAADF gain fit); grid (ny, rows)."""
+    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    r = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
+    a = float64(0.0)
+    b = float64(0.0)
+    if r < model.shape[0] and i < model.shape[1]:
+        m = float64(model[r, i])
+        a = m * m
+        b = m * float64(bh[r, i])
+    _block_add(a, b, dots, 0, 1)
 
 
 @cuda.jit(fastmath=True)

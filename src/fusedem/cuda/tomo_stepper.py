@@ -44,7 +44,8 @@ class CudaTomoStepper:
         self.n, self.ny, self.nv = n, ny, nz * nx
         self.tau = pb.tau0.copy()
         self.gamma = _F32(p.gamma)
-        self.tv_on = p.lambda_tv > 0
+        self.lam_tv = np.asarray(pb.lambda_tv, np.float64)  # (n,) per element, as on the CPU
+        self.tv_on = self.lam_tv.max() > 0
         self._ph, self._ph_t = _DeviceCSR(pb.ph.csr), _DeviceCSR(pb.ph.csr_t)
         self._pc, self._pc_t = _DeviceCSR(pb.pc.csr), _DeviceCSR(pb.pc.csr_t)
         self._bh = cuda.to_device(np.ascontiguousarray(pb.bh, _F32))
@@ -60,6 +61,7 @@ class CudaTomoStepper:
         self._rh = cuda.device_array((pb.ph.shape[0], ny), _F32)
         self._yc = cuda.device_array((pb.pc.shape[0], n * ny), _F32)
         self._acc = cuda.device_array(T.acc_size(n), np.float64)
+        self._dots = cuda.device_array(2, np.float64)
         if self.tv_on:
             self._p = cuda.device_array((3, nz, nx, n, ny), _F32)
             self._prev = cuda.device_array((3, nz, nx, n, ny), _F32)
@@ -87,8 +89,16 @@ class CudaTomoStepper:
         T.haadf_sum[self._sgrid, T.VOL_BLOCK](self._x, self._w, self.gamma, self._s)
         self._ph.apply(self._cols(self._s), self._rh)
         rows = self._rh.shape[0]
-        T.haadf_residual[(T.vol_grid(1, rows, ny, 1)), T.VOL_BLOCK](
-            self._rh, self._bh, _F32(1.0 / pb.haadf_norm), self._acc)
+        grid = T.vol_grid(1, rows, ny, 1)
+        a = 1.0
+        if self.p.haadf_gain == "fit":  # the model's gain at its optimum, as on the CPU
+            T.zero1d[1, 2](self._dots)
+            T.haadf_dots[grid, T.VOL_BLOCK](self._rh, self._bh, self._dots)
+            mm, mb = self._dots.copy_to_host()
+            a = mb / mm if mm > 0 else 1.0
+            a = a if a > 0 else 1.0
+        T.haadf_residual[grid, T.VOL_BLOCK](
+            self._rh, self._bh, _F32(a), _F32(a / pb.haadf_norm), self._acc)
         self._pc.apply(self._cols(self._x), self._yc)
         T.chem_residual[T.vol_grid(1, self._yc.shape[0], ny, n), T.VOL_BLOCK](
             self._yc, self._bc, _F32(self.p.eps), self._cw, ny, self._acc)
@@ -120,9 +130,10 @@ class CudaTomoStepper:
             return
         if not self.p.warm_start_tv:
             self._zero(self._p)
-        lam = [self.tau[e] * self.p.lambda_tv for e in range(self.n)]
+        lam = [self.tau[e] * self.lam_tv[e] for e in range(self.n)]
         lam32 = cuda.to_device(np.array(lam, _F32))
-        step = cuda.to_device(np.array([_F32(1.0 / (12.0 * v)) for v in lam], _F32))
+        # an element without TV: dual step 0 keeps its duals 0, so its x is max(v, 0)
+        step = cuda.to_device(np.array([1.0 / (12.0 * v) if v > 0 else 0.0 for v in lam], _F32))
         self._prev.copy_to_device(self._p)
         t, beta = 1.0, _F32(0.0)
         momentum = self.p.tv_solver == "fgp"

@@ -45,6 +45,16 @@ def grad_psi1(x, bh, w, gamma, ph) -> np.ndarray:
     return gamma * w[:, None, None, None] * np.power(x, gamma - 1) * g[None]
 
 
+def psi1_fitted_gain(x, bh, w, gamma, ph) -> float:
+    """min over a gain a >= 0 of 1/2 ||a P_H(sum w x^gamma) - b_H||^2 (TomoParams.haadf_gain='fit').
+
+    Its gradient is a* times grad_psi1 with the model scaled by a* (envelope theorem).
+    """
+    m = project(ph, haadf_volume(x, w, gamma), bh.shape[2])
+    a = max(float(np.sum(m * bh)) / float(np.sum(m * m)), 0.0)
+    return 0.5 * float(np.sum((a * m - bh) ** 2))
+
+
 def psi2(x, b, eps, pc) -> float:
     """sum_i (1ᵀ P_c x_i - b_iᵀ log(P_c x_i + eps)); b (n, n_c, ny, nu)."""
     total = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ class TomoParams:
     #: Weight of the Poisson term Psi2 relative to the HAADF term (both normalised, see docs).
     lambda_chem: float = 30.0
     #: Weight of the 3-D total variation of each element's volume.
-    lambda_tv: float = 0.1
+    lambda_tv: float = 0.3
     #: Z-contrast exponent gamma of the HAADF model sum_i w_i x_i^gamma (1-3).
     gamma: float = 1.6
     #: Background epsilon in Psi2's log(P x + eps), in normalised projection units.
@@ -41,6 +42,11 @@ class TomoParams:
     warm_start_tv: bool = True
     #: TV solver: 'fgp' (with momentum) or 'gp' (plain gradient projection).
     tv_solver: Literal["fgp", "gp"] = "fgp"
+    #: HAADF model gain: 'fixed' (fitted once to the initial volumes) or 'fit' (refitted
+    #: at every iteration, so the HAADF term constrains shape and element ratios, not scale).
+    haadf_gain: Literal["fixed", "fit"] = "fit"
+    #: lambda_tv of single elements, by symbol ({"O": 0.1}); the others keep lambda_tv.
+    lambda_tv_elements: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         errors = []
@@ -71,10 +77,40 @@ class TomoParams:
             errors.append(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.tv_solver not in TV_SOLVERS:
             errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
+        if self.haadf_gain not in ("fixed", "fit"):
+            errors.append(f"haadf_gain must be 'fixed' or 'fit', got {self.haadf_gain!r}")
+        if self.lambda_tv_elements is not None:
+            per = self.lambda_tv_elements
+            if not isinstance(per, Mapping):
+                errors.append(f"lambda_tv_elements must map element symbols to numbers, got {per!r}")
+            else:
+                clean = {}
+                for k, v in per.items():
+                    if (not isinstance(k, str) or isinstance(v, bool)
+                            or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+                        errors.append(f"lambda_tv_elements[{k!r}] must be a number >= 0 for an "
+                                      f"element symbol, got {v!r}")
+                    else:
+                        clean[k] = float(v)
+                object.__setattr__(self, "lambda_tv_elements", clean or None)
         if not isinstance(self.warm_start_tv, bool):
             errors.append(f"warm_start_tv must be True or False, got {self.warm_start_tv!r}")
         if errors:
             raise ValueError("invalid tomography parameters: " + "; ".join(errors))
+
+    def __hash__(self) -> int:  # lambda_tv_elements is a dict
+        return hash(tuple((k, tuple(sorted(v.items())) if isinstance(v, dict) else v)
+                          for k, v in self.to_dict().items()))
+
+    def lambda_tv_of(self, symbols: Sequence[str]) -> list[float]:
+        """lambda_tv for each element of ``symbols`` (lambda_tv_elements first);
+        ValueError when lambda_tv_elements names an element that is not there."""
+        per = self.lambda_tv_elements or {}
+        unknown = set(per) - set(symbols)
+        if unknown:
+            raise ValueError(f"lambda_tv_elements names element(s) {sorted(unknown)} that are not "
+                             f"among the chemical series {list(symbols)}")
+        return [per.get(s, self.lambda_tv) for s in symbols]
 
     def replace(self, **overrides: Any) -> "TomoParams":
         """A copy with some fields changed (validated); unknown names raise ValueError."""

@@ -50,6 +50,7 @@ class Problem:
     haadf_norm: float  #: ||P_H||²: Psi1 is divided by it
     chem_weights: np.ndarray  #: (n,) float32 c_e = mean counts per ray / ||P_c||²: Psi2_e is multiplied by it
     tau0: np.ndarray  #: (n,) initial step sizes 1 / (L_H,e + lambda_chem L_c,e)
+    lambda_tv: np.ndarray  #: (n,) lambda_tv of each element (TomoParams.lambda_tv_of)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -66,6 +67,7 @@ def build(data: TiltData, p: TomoParams) -> Problem:
     ny, nx = data.shape
     nz = p.nz or nx
     symbols = list(data.chem)
+    p.lambda_tv_of(symbols)  # names an element that is not there: ValueError before any work
     n = len(symbols)
     ph = projector(data.haadf_angles, nz, nx)
     pc = projector(data.chem_angles, nz, nx)
@@ -96,7 +98,8 @@ def build(data: TiltData, p: TomoParams) -> Problem:
     tau0 = 1.0 / (lipschitz_haadf(w, p.gamma)
                   + p.lambda_chem * cw * lipschitz_chem(pc, x0, bc, p.eps))
     colsum = pc.col_sums().reshape(nz, nx)
-    return Problem(symbols, ph, pc, bh, bc, colsum, w, x0, scales, gain, ph.norm_sq(), cw, tau0)
+    lam_tv = np.array(p.lambda_tv_of(symbols), np.float64)
+    return Problem(symbols, ph, pc, bh, bc, colsum, w, x0, scales, gain, ph.norm_sq(), cw, tau0, lam_tv)
 
 
 def lipschitz_haadf(w: np.ndarray, gamma: float) -> np.ndarray:

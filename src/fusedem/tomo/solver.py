@@ -91,7 +91,8 @@ class _Stepper:
         self.x_old = np.empty_like(self.x)
         self.v = np.empty_like(self.x)
         self.s = np.empty((nz, nx, ny), np.float32)
-        self.tv_on = p.lambda_tv > 0
+        self.lam_tv = pb.lambda_tv
+        self.tv_on = max(self.lam_tv) > 0
         self.duals = np.zeros((3,) + self.x.shape, np.float32) if self.tv_on else None
         self.prev = np.empty((3, nz, nx, ny), np.float32) if self.tv_on else None
         self.tau = pb.tau0.copy()
@@ -103,9 +104,15 @@ class _Stepper:
         pb, (nz, nx, n, ny) = self.pb, self.pb.shape
         _kernels.haadf_sum(self.x, pb.w, self.gamma, self.s)
         rh = pb.ph.forward(self.s.reshape(nz * nx, ny))
+        a = 1.0
+        if self.p.haadf_gain == "fit":  # variable projection: the model's gain at its optimum
+            mm = float(np.dot(rh.ravel().astype(np.float64), rh.ravel()))
+            a = float(np.dot(rh.ravel().astype(np.float64), pb.bh.ravel())) / mm if mm > 0 else 1.0
+            a = a if a > 0 else 1.0
+            rh *= np.float32(a)
         rh -= pb.bh
         psi1 = 0.5 * float(np.dot(rh.ravel().astype(np.float64), rh.ravel())) / pb.haadf_norm
-        rh *= np.float32(1.0 / pb.haadf_norm)
+        rh *= np.float32(a / pb.haadf_norm)
         yc = pb.pc.forward(self.x.reshape(nz * nx, n * ny))
         yc += np.float32(self.p.eps)
         y3, b3 = yc.reshape(-1, n, ny), pb.bc.reshape(-1, n, ny)
@@ -142,7 +149,10 @@ class _Stepper:
         if not self.p.warm_start_tv:
             self.duals[...] = 0
         for e in range(self.x.shape[2]):
-            lam = self.tau[e] * self.p.lambda_tv
+            lam = self.tau[e] * self.lam_tv[e]
+            if lam <= 0:
+                np.maximum(self.v[:, :, e], 0, out=self.x[:, :, e])
+                continue
             _kernels.tv_prox(self.v, self.x, self.duals, self.prev, e, lam, self.p.n_iter_tv,
                              momentum=self.p.tv_solver == "fgp")
 
@@ -242,6 +252,7 @@ def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_an
     if int(every) < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     data = prepare(haadf, haadf_angles, maps, chem_angles)
+    p.lambda_tv_of(list(data.chem))  # lambda_tv_elements names only present elements
     if auto:
         from ..validation import are_counts
 
@@ -253,7 +264,7 @@ def iterate_tilt_series(haadf, haadf_angles, maps: Mapping[str, object], chem_an
 
 def _lazy(data, p, every, min_interval, auto=False, device="cpu"):
     """The solve, run when first iterated; with ``auto`` the lambda search runs first
-    (9 solves; closing the generator during it stops after the current solve)."""
+    (about 12 solves; closing the generator during it stops after the current solve)."""
     if auto:
         from .autotune import autotune_tilt_series
 
