@@ -117,11 +117,11 @@ def test_fitted_haadf_gain_cost_and_gradient():
     x64 = st.x.transpose(2, 3, 0, 1).astype(np.float64)
     bh = pb.bh.reshape(-1, nx, ny).transpose(0, 2, 1).astype(np.float64)
     ph, w = _mat(pb.ph.csr), pb.w.astype(np.float64)
-    psi1, _, rh, q = st.evaluate()
+    psi1, _ = st.evaluate()
     assert psi1 == pytest.approx(ref.psi1_fitted_gain(x64, bh, w, 1.6, ph) / pb.haadf_norm, rel=1e-4)
     assert psi1 < 0.5 * ref.psi1(x64, bh, w, 1.6, ph) / pb.haadf_norm  # the fixed gain fits far worse
     x_before = st.x.copy()
-    st.step(rh, q)
+    st.step()
     g = ((x_before - st.v) / st.tau[None, None, :, None]).transpose(2, 3, 0, 1).astype(np.float64)
     rng = np.random.default_rng(7)
     for _ in range(3):
