@@ -55,9 +55,13 @@ TUTORIAL_POINTS = [  # (lambda_chem, lambda_tv, eps, n_iter_tv) of the two tutor
     (0.08, 0.15, 0.24, 3), (0.006, 0.022, 0.01, 6)]
 
 
+KEYS = ("lambda_chem", "lambda_tv", "eps", "n_iter_tv", "n_iter")
+
+
 def grid_points(grid: dict) -> list[dict]:
-    keys = ("lambda_chem", "lambda_tv", "eps", "n_iter_tv")
-    return [dict(zip(keys, v), n_iter=N_ITER) for v in itertools.product(*(grid[k] for k in keys))]
+    """Every point of ``grid`` (n_iter: the grid's list, default [N_ITER])."""
+    g = {"n_iter": [N_ITER], **grid}
+    return [dict(zip(KEYS, v)) for v in itertools.product(*(g[k] for k in KEYS))]
 
 
 def score(est: dict, ph: P.Phantom) -> tuple[float, float]:
@@ -67,9 +71,9 @@ def score(est: dict, ph: P.Phantom) -> tuple[float, float]:
 
 
 def max_drop(psnrs: list[float], grid: dict) -> float:
-    """Largest |PSNR difference| between lambda-grid neighbours, over eps / n_iter_tv slices."""
-    a = np.array(psnrs).reshape(len(grid["lambda_chem"]), len(grid["lambda_tv"]),
-                                len(grid["eps"]), len(grid["n_iter_tv"]))
+    """Largest |PSNR difference| between lambda-grid neighbours, over eps / n_iter_tv /
+    n_iter slices."""
+    a = np.array(psnrs).reshape(len(grid["lambda_chem"]), len(grid["lambda_tv"]), -1)
     d0 = np.abs(np.diff(a, axis=0)).max() if a.shape[0] > 1 else 0.0
     d1 = np.abs(np.diff(a, axis=1)).max() if a.shape[1] > 1 else 0.0
     return float(max(d0, d1))
@@ -190,6 +194,8 @@ def main() -> None:
                     help="fusedem parameter overrides per variant, e.g. '' 'tv_solver=gp'")
     ap.add_argument("--n-iter-tv", nargs="+", type=int,
                     help=f"TV inner iterations of the grid (default {GRID['n_iter_tv']})")
+    ap.add_argument("--n-iters", nargs="+", type=int,
+                    help=f"outer iterations as a grid dimension, for every method (default {N_ITER})")
     ap.add_argument("--no-mmf", action="store_true", help="skip multimodal-fusion 0.6.0")
     ap.add_argument("--no-tutorial", action="store_true", help="skip the tutorial's algorithm")
     ap.add_argument("--no-auto", action="store_true", help="skip fusedem's automatic choice")
@@ -199,11 +205,14 @@ def main() -> None:
     grid = dict(QUICK_GRID if args.quick else GRID)
     if args.n_iter_tv:
         grid["n_iter_tv"] = args.n_iter_tv
+    if args.n_iters:
+        grid["n_iter"] = args.n_iters
     cases = [("lattice", 8.0, args.seeds[0])] if args.quick else \
         [(k, d, s) for k in args.kinds for d in args.doses for s in args.seeds]
     size = 64 if args.quick else args.size
     use_mmf = not args.no_mmf and published.mmf_python() is not None
-    print(f"grid ({len(grid_points(grid))} points, {N_ITER} outer iterations, cold TV start): "
+    print(f"grid ({len(grid_points(grid))} points, outer iterations {grid.get('n_iter', [N_ITER])}, "
+          "cold TV start): "
           + "; ".join(f"{k} {v}" for k, v in grid.items()))
     print(f"images {size}², phantom seeds {sorted({c[2] for c in cases})} (noise seed + 1000); "
           "PSNR dB / SSIM are means over elements; maxdrop = largest PSNR step between grid neighbours")
@@ -226,9 +235,9 @@ def main() -> None:
               + " ".join(fmt(r.get(n)) for n in names)
               + "".join(" " + fmt(r.get(n), False) for n in el)
               + f" {fmt(r.get('auto'), False)} {fmt(r.get('mmf@tutorial'), False)}", flush=True)
-    print("\nbest points (lambda_chem, lambda_tv, eps, n_iter_tv):")
+    print("\nbest points (lambda_chem, lambda_tv, eps, n_iter_tv, n_iter):")
     for r in rows:
-        at = {n: tuple(r[n]["at"][k] for k in ("lambda_chem", "lambda_tv", "eps", "n_iter_tv"))
+        at = {n: tuple(r[n]["at"][k] for k in KEYS)
               for n in names}
         print(f"  {r['kind']} {r['dose']:g} s{r['seed']}: " + "; ".join(f"{n} {v}" for n, v in at.items())
               + "".join(f"; {n} per element {r[n]['at']['lambda_tv_elements']}" for n in el))
