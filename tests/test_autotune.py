@@ -251,6 +251,26 @@ def test_cli_auto_writes_the_choice(phantom, tmp_path):
     assert again.returncode == 0 and "1 skipped" in again.stdout, again.stdout + again.stderr
 
 
+def test_cli_auto_reports_an_unreliable_choice(tmp_path):
+    """--auto on maps too noisy to choose from: the note is printed (without -v) and
+    recorded in the [chosen] table; on good data there is no note."""
+    from fusedem import phantoms as P
+    from test_cli import fusedem_cli
+
+    ph = P.make("lattice", (64, 64), 1)
+    for dose, name in ((0.05, "low"), (8.0, "good")):
+        m = P.measure(ph, dose, seed=1001)
+        np.savez(tmp_path / f"{name}.npz", HAADF=m.haadf, **m.maps)
+        run = fusedem_cli("fuse", tmp_path / f"{name}.npz", "-o", tmp_path / name, "--auto")
+        assert run.returncode == 0, run.stderr
+        toml = (tmp_path / name / "fusedem_params.toml").read_text()
+        if name == "low":
+            assert "autotune: the held-out score cannot tell" in run.stderr, run.stderr
+            assert "too noisy for a reliable choice" in toml and "n_indistinct = " in toml
+        else:
+            assert "cannot tell" not in run.stderr and "notes" not in toml, run.stderr
+
+
 # --- spectrum images ----------------------------------------------------------------------
 
 def test_spectrum_image_splits_thin_the_counts_before_extraction():

@@ -195,6 +195,9 @@ def record(run: Run, out: Outcome, bar=None) -> None:
     complete) writes the parameters TOML: a run without any result leaves none."""
     run.outcomes.append(out)
     report_notes(run, out, bar)
+    if not run.quiet:
+        for note in (out.chosen or {}).get("notes", []):  # --auto's caveats: always shown
+            _err(f"note: {out.label}: autotune: {note}", bar)
     if out.status in ("done", "skipped") and run.params_text:
         write_text_atomic(Path(run.settings.outdir) / PARAMS_FILE, run.params_text)
         run.params_text = ""

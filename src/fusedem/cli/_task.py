@@ -11,6 +11,7 @@ import json
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,10 @@ def _run_claimed(job: Job, settings: Settings, t0: float) -> Outcome:
     if result.autotune is not None:
         a = result.autotune
         chosen = {"lambda_chem": a.params.lambda_chem, "lambda_tv": a.params.lambda_tv,
-                  "n_iter": a.params.n_iter, "method": a.method, "score": a.score}
+                  "n_iter": a.params.n_iter, "method": a.method, "score": a.score,
+                  "n_indistinct": a.n_indistinct}
+        if a.notes:  # e.g. data too noisy for a reliable choice: printed and recorded
+            chosen["notes"] = list(a.notes)
         note = f"{a.summary()}; {note}"
     return Outcome(job.label, "done", note, outputs, time.perf_counter() - t0,
                    fusion_seconds=result.elapsed, chosen=chosen)
@@ -355,11 +359,13 @@ def _fuse_auto(ds, maps, bh, raw, crop, job: Job, settings: Settings):
     splits = None
     if job.frame is None and all(ly.metadata.get("extracted") for ly in maps.values()):
         splits = _io().extraction_splits(ds, list(maps), crop, **(settings.extraction or {}))
-    if splits is None:
-        auto = autotune(bh, raw, base, device=settings.device)
-    else:
-        auto = autotune(bh, raw, base, splits=splits, method="thinning (spectrum image)",
-                        device=settings.device)
+    with warnings.catch_warnings():  # its notes are reported with the outcome instead
+        warnings.filterwarnings("ignore", message="autotune: ", category=UserWarning)
+        if splits is None:
+            auto = autotune(bh, raw, base, device=settings.device)
+        else:
+            auto = autotune(bh, raw, base, splits=splits, method="thinning (spectrum image)",
+                            device=settings.device)
     return dataclasses.replace(fuse(bh, raw, auto.params, device=settings.device), autotune=auto)
 
 
