@@ -16,6 +16,44 @@ POISSON_STEPS: tuple[str, ...] = ("gradient", "prox")
 POISSON_WEIGHTS: tuple[str, ...] = ("equal", "counts")
 
 
+def checked_per_element(per: Any, errors: list[str],
+                        name: str = "lambda_tv_elements") -> dict[str, float] | None:
+    """A per-element mapping {symbol: number >= 0} as plain floats (None when empty or
+    None); each problem is appended to ``errors``."""
+    if per is None:
+        return None
+    if not isinstance(per, Mapping):
+        errors.append(f"{name} must map element symbols to numbers, got {per!r}")
+        return None
+    clean = {}
+    for k, v in per.items():
+        if (not isinstance(k, str) or isinstance(v, bool)
+                or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+            errors.append(f"{name}[{k!r}] must be a number >= 0 for an element symbol, got {v!r}")
+        else:
+            clean[k] = float(v)
+    return clean or None
+
+
+def per_element_values(per: Mapping[str, float] | None, default: float,
+                       symbols: Sequence[str], among: str,
+                       name: str = "lambda_tv_elements") -> list[float]:
+    """``per``'s value for each of ``symbols``, ``default`` for the others; ValueError
+    when ``per`` names an element that is not among them (``among``: what they are)."""
+    per = per or {}
+    unknown = set(per) - set(symbols)
+    if unknown:
+        raise ValueError(f"{name} names element(s) {sorted(unknown)} that are not "
+                         f"among the {among} {list(symbols)}")
+    return [per.get(s, default) for s in symbols]
+
+
+def params_hash(fields: Mapping[str, Any]) -> int:
+    """Hash of a parameters dataclass's fields (dict values, e.g. per-element, as sorted items)."""
+    return hash(tuple((k, tuple(sorted(v.items())) if isinstance(v, dict) else v)
+                      for k, v in fields.items()))
+
+
 @dataclass(frozen=True)
 class FusionParams:
     """Parameters of the fused multi-modal solver (see DESIGN.md section 1).
@@ -128,21 +166,8 @@ class FusionParams:
                     "background_threshold is in normalised units and must lie in [0, 1), "
                     f"got {v}"
                 )
-        if self.lambda_tv_elements is not None:
-            per = self.lambda_tv_elements
-            if not isinstance(per, Mapping):
-                errors.append("lambda_tv_elements must map element symbols to numbers, "
-                              f"got {per!r}")
-            else:
-                clean = {}
-                for k, v in per.items():
-                    if (not isinstance(k, str) or isinstance(v, bool)
-                            or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
-                        errors.append(f"lambda_tv_elements[{k!r}] must be a number >= 0 for an "
-                                      f"element symbol, got {v!r}")
-                    else:
-                        clean[k] = float(v)
-                object.__setattr__(self, "lambda_tv_elements", clean or None)
+        object.__setattr__(self, "lambda_tv_elements",
+                           checked_per_element(self.lambda_tv_elements, errors))
         if not isinstance(self.warm_start_tv, bool):
             errors.append(f"warm_start_tv must be True or False, got {self.warm_start_tv!r}")
         if errors:
@@ -157,18 +182,12 @@ class FusionParams:
         return dataclasses.replace(PRESETS[key], **overrides)
 
     def __hash__(self) -> int:  # lambda_tv_elements is a dict
-        return hash(tuple((k, tuple(sorted(v.items())) if isinstance(v, dict) else v)
-                          for k, v in self.to_dict().items()))
+        return params_hash(self.to_dict())
 
     def lambda_tv_of(self, symbols: Sequence[str]) -> list[float]:
         """lambda_tv for each element of ``symbols`` (lambda_tv_elements first);
         ValueError when lambda_tv_elements names an element that is not there."""
-        per = self.lambda_tv_elements or {}
-        unknown = set(per) - set(symbols)
-        if unknown:
-            raise ValueError(f"lambda_tv_elements names element(s) {sorted(unknown)} that are not "
-                             f"among the maps {list(symbols)}")
-        return [per.get(s, self.lambda_tv) for s in symbols]
+        return per_element_values(self.lambda_tv_elements, self.lambda_tv, symbols, "maps")
 
     def lambda_chem_of(self, gains: Sequence[float]) -> list[float]:
         """lambda_chem for each element, given the gain g_i (> 0) each map was divided by

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..params import TV_SOLVERS, WEIGHTINGS, Weighting
+from ..params import (TV_SOLVERS, WEIGHTINGS, Weighting, checked_per_element,
+                      params_hash, per_element_values)
 
 
 @dataclass(frozen=True)
@@ -79,38 +80,21 @@ class TomoParams:
             errors.append(f"tv_solver must be one of {TV_SOLVERS}, got {self.tv_solver!r}")
         if self.haadf_gain not in ("fixed", "fit"):
             errors.append(f"haadf_gain must be 'fixed' or 'fit', got {self.haadf_gain!r}")
-        if self.lambda_tv_elements is not None:
-            per = self.lambda_tv_elements
-            if not isinstance(per, Mapping):
-                errors.append(f"lambda_tv_elements must map element symbols to numbers, got {per!r}")
-            else:
-                clean = {}
-                for k, v in per.items():
-                    if (not isinstance(k, str) or isinstance(v, bool)
-                            or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
-                        errors.append(f"lambda_tv_elements[{k!r}] must be a number >= 0 for an "
-                                      f"element symbol, got {v!r}")
-                    else:
-                        clean[k] = float(v)
-                object.__setattr__(self, "lambda_tv_elements", clean or None)
+        object.__setattr__(self, "lambda_tv_elements",
+                           checked_per_element(self.lambda_tv_elements, errors))
         if not isinstance(self.warm_start_tv, bool):
             errors.append(f"warm_start_tv must be True or False, got {self.warm_start_tv!r}")
         if errors:
             raise ValueError("invalid tomography parameters: " + "; ".join(errors))
 
     def __hash__(self) -> int:  # lambda_tv_elements is a dict
-        return hash(tuple((k, tuple(sorted(v.items())) if isinstance(v, dict) else v)
-                          for k, v in self.to_dict().items()))
+        return params_hash(self.to_dict())
 
     def lambda_tv_of(self, symbols: Sequence[str]) -> list[float]:
         """lambda_tv for each element of ``symbols`` (lambda_tv_elements first);
         ValueError when lambda_tv_elements names an element that is not there."""
-        per = self.lambda_tv_elements or {}
-        unknown = set(per) - set(symbols)
-        if unknown:
-            raise ValueError(f"lambda_tv_elements names element(s) {sorted(unknown)} that are not "
-                             f"among the chemical series {list(symbols)}")
-        return [per.get(s, self.lambda_tv) for s in symbols]
+        return per_element_values(self.lambda_tv_elements, self.lambda_tv, symbols,
+                                  "chemical series")
 
     def replace(self, **overrides: Any) -> "TomoParams":
         """A copy with some fields changed (validated); unknown names raise ValueError."""
