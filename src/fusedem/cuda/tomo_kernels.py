@@ -157,15 +157,21 @@ def chem_residual(yc, bc, eps, cw, ny, acc):
     _block_add(c, float64(0.0), acc, ACC_PSI2 + e, -1)
 
 
+@cuda.jit(device=True, inline=True)
+def _voxel(n):
+    """(i, j, k, e) of this thread on the volume grid (n elements): i along y, j along x,
+    k the slice z and e the element, from grid z = k · n + e."""
+    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
+    return i, j, cuda.blockIdx.z // n, cuda.blockIdx.z % n
+
+
 @cuda.jit(fastmath=True)
 def descent(x, gh, colsum, cw, w, gamma, tau, lam_chem, v):
     """v = x - tau_e (gamma w_e x^(gamma-1) gh + lam_chem (c_e colsum - gc)) where gc = v on
     entry (c_e P_cᵀ(b / (P_c x + eps))); gh (nz, nx, ny), colsum (nz, nx); volume grid."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     n = x.shape[2]
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     if i < x.shape[3] and j < x.shape[1]:
         c = colsum[k, j] * cw[e]
         xv = x[k, j, e, i]
@@ -177,11 +183,8 @@ def descent(x, gh, colsum, cw, w, gamma, tau, lam_chem, v):
 @cuda.jit(fastmath=True)
 def halve(v, x_old):
     """v = (v + x_old) / 2: the step of half the size from x_old; volume grid."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     n = v.shape[2]
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     if i < v.shape[3] and j < v.shape[1]:
         v[k, j, e, i] = (v[k, j, e, i] + x_old[k, j, e, i]) * float32(0.5)
 
@@ -189,11 +192,8 @@ def halve(v, x_old):
 @cuda.jit(fastmath=True)
 def clamp(v, x):
     """x = max(v, 0) (the prox without TV); volume grid."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     n = v.shape[2]
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     if i < v.shape[3] and j < v.shape[1]:
         val = v[k, j, e, i]
         x[k, j, e, i] = val if val > 0 else float32(0.0)
@@ -209,11 +209,8 @@ def _r(p, prev, beta, c, k, j, e, i):
 @cuda.jit(fastmath=True)
 def tv_primal(v, x, p, prev, lam, beta):
     """x = max(v - lam_e L(r), 0) with r = p + beta (p - prev), every element; volume grid."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     n = v.shape[2]
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     if i < v.shape[3] and j < v.shape[1]:
         l = (_r(p, prev, beta, 0, k, j, e, i) + _r(p, prev, beta, 1, k, j, e, i)
              + _r(p, prev, beta, 2, k, j, e, i))
@@ -230,11 +227,8 @@ def tv_primal(v, x, p, prev, lam, beta):
 @cuda.jit(fastmath=True)
 def tv_dual(x, p, prev, step, beta):
     """p <- proj_{|p|<=1}(r + step_e Lᵀ x), prev <- old p (r as in :func:`tv_primal`)."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     nz, nx, n, ny = x.shape
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     if i < ny and j < nx:
         zero = float32(0.0)
         st = step[e]
@@ -254,11 +248,8 @@ def tv_dual(x, p, prev, step, beta):
 @cuda.jit(fastmath=True)
 def tv_total(x, acc):
     """acc[ACC_TV] += sum over elements of the isotropic 3-D TV (forward differences)."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     nz, nx, n, ny = x.shape
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     c = float64(0.0)
     if i < ny and j < nx:
         xv = x[k, j, e, i]
@@ -273,11 +264,8 @@ def tv_total(x, acc):
 def step_stats(x_old, v, x_new, acc):
     """Per element e: acc[2+n+e] += sum (x_old - v)(x_new - x_old), acc[2+2n+e] += sum
     (x_new - x_old)²; volume grid."""
-    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-    j = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     n = x_old.shape[2]
-    k = cuda.blockIdx.z // n
-    e = cuda.blockIdx.z % n
+    i, j, k, e = _voxel(n)
     a = float64(0.0)
     b = float64(0.0)
     if i < x_old.shape[3] and j < x_old.shape[1]:
