@@ -217,14 +217,12 @@ def _tile_labels(split: Split) -> np.ndarray:
     return labels
 
 
-def tile_residuals(split: Split, fitted: Mapping[str, np.ndarray],
-                   ranges: Mapping[str, tuple[float, float]]) -> np.ndarray:
-    """:func:`score` split over N_TILES × N_TILES tiles of the image, (N_TILES²,) float64
-    summing to the score: the squared residuals of the same affine fits, per tile. Two
-    candidates' tile vectors give their score difference a paired standard error
-    (the held-out noise, common to both, cancels)."""
+def _element_tiles(split: Split, fitted: Mapping[str, np.ndarray],
+                   ranges: Mapping[str, tuple[float, float]]) -> dict[str, np.ndarray]:
+    """Per element: its :func:`score_terms` term split over the N_TILES × N_TILES tiles,
+    (N_TILES²,) float64 (the squared residuals of the same affine fit, per tile)."""
     labels = _tile_labels(split)
-    out = np.zeros(N_TILES * N_TILES)
+    out = {}
     for k, (h, (sh, _)) in _held_vectors(split).items():
         lo, hi = ranges[k]
         x = np.asarray(fitted[k])
@@ -234,8 +232,17 @@ def tile_residuals(split: Split, fitted: Mapping[str, np.ndarray],
         var_p = float(np.einsum("i,i->", x - xm, x - xm))
         a = float(np.einsum("i,i->", x - xm, h - hm)) / var_p if var_p > 0 else 0.0
         r = h - hm - a * (x - xm)
-        out += np.bincount(labels, r * r, N_TILES * N_TILES) / (n * ((hi - lo) * split.ratio) ** 2)
+        out[k] = np.bincount(labels, r * r, N_TILES * N_TILES) / (n * ((hi - lo) * split.ratio) ** 2)
     return out
+
+
+def tile_residuals(split: Split, fitted: Mapping[str, np.ndarray],
+                   ranges: Mapping[str, tuple[float, float]]) -> np.ndarray:
+    """:func:`score` split over N_TILES × N_TILES tiles of the image, (N_TILES²,) float64
+    summing to the score: the squared residuals of the same affine fits, per tile. Two
+    candidates' tile vectors give their score difference a paired standard error
+    (the held-out noise, common to both, cancels)."""
+    return sum(_element_tiles(split, fitted, ranges).values(), np.zeros(N_TILES * N_TILES))
 
 
 def score(split: Split, fitted: Mapping[str, np.ndarray],
@@ -266,8 +273,10 @@ class Checkpoint(NamedTuple):
 
 def checkpoint(split: Split, fitted: Mapping[str, np.ndarray],
                ranges: Mapping[str, tuple[float, float]], iteration: int) -> Checkpoint:
-    """Score, per-element terms and tile residuals of ``fitted`` at ``iteration``."""
-    terms = score_terms(split, fitted, ranges)
+    """Score, per-element terms and tile residuals of ``fitted`` at ``iteration`` (one
+    affine fit per element: the terms are the sums of its tiles)."""
+    tiles = _element_tiles(split, fitted, ranges)
+    terms = {k: float(t.sum()) for k, t in tiles.items()}
     sc = sum(terms.values())
     return Checkpoint(int(iteration), sc if math.isfinite(sc) else math.inf, terms,
-                      tile_residuals(split, fitted, ranges))
+                      sum(tiles.values(), np.zeros(N_TILES * N_TILES)))
