@@ -18,27 +18,6 @@ from fusedem import FusionParams, phantoms as P, validation as V
 from fusedem.tuning import make_splits
 from fusedem.solver import prepare_inputs
 
-NB = 8  # tiles per side
-
-def tiles(shape):
-    ys = np.array_split(np.arange(shape[0]), NB); xs = np.array_split(np.arange(shape[1]), NB)
-    lab = np.zeros(shape, int)
-    for i, y in enumerate(ys):
-        for j, x in enumerate(xs):
-            lab[np.ix_(y, x)] = i * NB + j
-    return lab
-
-def block_resid(split, fitted, ranges, lab):
-    out = np.zeros(NB * NB)
-    for k, held in split.held.items():
-        lo, hi = ranges[k]
-        x = np.asarray(fitted[k], float).ravel(); h = held.ravel()
-        A = np.stack([x, np.ones_like(x)], 1)
-        coef, *_ = np.linalg.lstsq(A, h, rcond=None)
-        r2 = (h - A @ coef) ** 2 / ((hi - lo) * split.ratio) ** 2 / h.size
-        out += np.bincount(lab.ravel(), r2, NB * NB)
-    return out
-
 def tv(maps):
     return sum(float(np.abs(np.diff(m, axis=0)).sum() + np.abs(np.diff(m, axis=1)).sum()) for m in maps.values())
 
@@ -49,7 +28,6 @@ for seed in [int(s) for s in sys.argv[1:]] or [101]:
             ph = P.make(kind, (96, 96), seed); m = P.measure(ph, dose, seed=seed + 1000)
             a = fusedem.autotune(m.haadf, m.maps)
             splits = make_splits({k: np.asarray(v) for k, v in m.maps.items()}, "thinning", seed=0)
-            lab = tiles(m.haadf.shape)
             rows = []
             for c in a.candidates:
                 p = FusionParams(lambda_chem=c.lambda_chem, lambda_tv=c.lambda_tv, n_iter_tv=c.n_iter_tv,
@@ -58,7 +36,7 @@ for seed in [int(s) for s in sys.argv[1:]] or [101]:
                 for s in splits:
                     _, _, _, _, ranges = prepare_inputs(m.haadf, s.fit)
                     for st in fusedem.iterate(m.haadf, s.fit, p, every=5):
-                        blocks.setdefault(st.iteration, []).append(block_resid(s, st.maps, ranges, lab))
+                        blocks.setdefault(st.iteration, []).append(V.tile_residuals(s, st.maps, ranges))
                         tvs.setdefault(st.iteration, []).append(tv(st.maps))
                 for st in fusedem.iterate(m.haadf, m.maps, p, every=5):
                     ps = float(np.mean([P.psnr(st.maps[k], ph.truth[k]) for k in ph.truth]))
