@@ -122,3 +122,59 @@ def test_auto_on_too_small_a_region_says_why(viewer, qtbot):
     assert not widget.auto.start()
     assert "at least 16 x 16" in widget.status.value
     assert not widget.running
+
+
+def _add_spectrum_image_with_extracted_maps(viewer, shape=(48, 48)):
+    """An EDS cube of raw counts (energy first, as fusedem's reader gives it), a HAADF,
+    and element layers extracted from the cube as the spectrum panel puts them."""
+    from fusedem.napari._element_layers import put_element_layer
+    from fusedem.spectra import EnergyAxis, extract_maps, line_energies
+
+    truth, z = grain_phantom(shape, seed=3)
+    e = np.arange(600) * 0.02  # keV
+    mean = 0.3 * np.ones((600,) + shape)
+    for el, t in truth.items():
+        centre = min(line_energies(el).values(), key=lambda v: abs(v - {"Dy": 6.5}.get(el, 5)))
+        mean += 3.0 * np.exp(-0.5 * ((e - centre) / 0.06) ** 2)[:, None, None] * t[None]
+    cube = np.random.default_rng(4).poisson(mean).astype(np.uint16)
+    ea = {"offset": 0.0, "scale": 0.02, "units": "keV", "size": 600, "axis": 0}
+    haadf = np.sum([t ** 1.6 * zz for t, zz in zip(truth.values(), z)], axis=0)
+    viewer.add_image(haadf + np.random.default_rng(5).normal(0, 0.01, shape), name="HAADF",
+                     metadata={"fusedem": {"role": "haadf"}})
+    si = viewer.add_image(cube, name="EDS", metadata={"fusedem": {
+        "role": "spectrum_image", "energy_axis": ea, "signal_type": "EDS_TEM",
+        "beam_energy_keV": 200.0}})
+    res = extract_maps(cube, EnergyAxis.from_dict(ea), list(truth), axis=0)
+    for i, el in enumerate(res.maps):
+        put_element_layer(viewer, si, res, el, i, 0)
+    return si, cube, ea, list(truth)
+
+
+def test_auto_on_maps_extracted_in_the_viewer_thins_their_spectrum_image(viewer, qtbot):
+    """Maps extracted from an open EDS spectrum image are validated by thinning the
+    cube's counts inside the region (as `fusedem fuse --auto` does for such files): the
+    same choice as autotune with spectrum_splits of that part of the cube. A cube that is
+    not raw counts falls back to masking the maps."""
+    from fusedem.spectra import spectrum_splits
+
+    widget = FusionWidget(viewer)
+    si, cube, ea, elements = _add_spectrum_image_with_extracted_maps(viewer)
+    layer = widget.select_region_layer()
+    layer.data = [np.array([[8, 4], [8, 39], [43, 39], [43, 4]], float)]
+    assert widget.auto.start()
+    qtbot.waitUntil(lambda: widget.auto.result is not None, timeout=120000)
+    got = widget.auto.result
+    assert got.method == "thinning (spectrum image)"
+    assert "thinning (spectrum image)" in widget.auto_plot.label.value
+    crop = (slice(8, 44), slice(4, 40))
+    ref = fusedem.autotune(viewer.layers["HAADF"].data[crop],
+                           {el: viewer.layers[el].data[crop] for el in elements},
+                           splits=spectrum_splits(cube[:, crop[0], crop[1]], ea, elements, seed=0))
+    assert got.params == ref.params and got.score == ref.score
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
+
+    si.data = cube.astype(np.float32) + 0.25  # not counts: thinning does not apply
+    assert widget.auto.start()
+    qtbot.waitUntil(lambda: widget.auto.result is not None, timeout=120000)
+    assert widget.auto.result.method == "masking"
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)

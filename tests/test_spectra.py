@@ -343,3 +343,34 @@ def test_dask_reads_only_window_channels_once_per_element(noisy):
     read = [lo // 50 for lo, _ in src.reads]
     assert set(read) == needed  # only chunks holding window channels
     assert len(read) <= len(needed) + 2  # at most a shared chunk read by both elements
+
+
+def test_extracted_maps_metadata_repeats_the_extraction_on_thinned_counts(noisy):
+    """A map's recorded windows give the same maps again (LineWindows.from_dict), and
+    extracted_map_splits thins the cube inside a region of the binned maps: fitted plus
+    held-out maps add up to the region's maps (extraction is linear). Maps that are not
+    X-ray line maps, or a cube that is not counts, give None (masking is used instead)."""
+    from fusedem.spectra import LineWindows, extract_with_windows, extracted_map_splits
+
+    res = extract_maps(noisy, AXIS, ["Ti", "Fe", "Cu"], binning=2, clip_negative=False)
+    windows = {el: LineWindows.from_dict(res.lines[el].to_dict()) for el in res.maps}
+    assert windows == res.lines
+    again = extract_with_windows(noisy, AXIS, windows, binning=2, clip_negative=False)
+    for el in res.maps:
+        np.testing.assert_array_equal(again.maps[el], res.maps[el])
+    mds = {el: res.layer_metadata(el)["fusedem"] for el in res.maps}
+    si_md = {"energy_axis": {**AXIS.to_dict(), "axis": -1}}
+    region = (slice(3, 15), slice(2, 20))  # binned pixels: cube rows 6:30, columns 4:40
+    splits = extracted_map_splits(noisy, si_md, mds, region, seed=1)
+    assert len(splits) == 2
+    for s in splits:
+        for el in res.maps:
+            assert s.fit[el].shape == (12, 18)
+            np.testing.assert_allclose(0.8 * s.fit[el] + s.held[el], res.maps[el][region],
+                                       rtol=1e-9, atol=1e-6)
+        assert not np.allclose(s.held["Ti"], 0.2 * res.maps["Ti"][region])  # thinned
+    assert extracted_map_splits(noisy + 0.5, si_md, mds, region) is None  # not counts
+    eels_md = {"Fe": {"role": "element", "edge": "Fe_L3", "windows": {"pre_edge_ev": [600, 690]}}}
+    assert extracted_map_splits(noisy, si_md, eels_md) is None
+    with pytest.raises(ValueError, match="windows of an X-ray line"):
+        LineWindows.from_dict({"line": "Fe_Ka"})

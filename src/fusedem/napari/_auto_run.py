@@ -13,9 +13,36 @@ import numba
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 
+from ..spectra.thinning import extracted_map_splits
 from ..tuning import AutoProgress, AutoResult, autotune_steps
+from ._spectrum_layers import fusedem_md
 from ._run_controller import StopFlag
 from ._ui import seconds_text
+
+
+def auto_steps(w: Any, plan: Any) -> Iterator[AutoProgress]:
+    """The search for ``plan`` (inputs checked now: ValueError). Maps extracted from an
+    EDS spectrum image that is still open are validated by thinning its counts before
+    extraction, as ``fusedem fuse --auto`` does (in the worker: a large cube takes a while);
+    other maps by thinning or masking of the maps themselves."""
+    steps = autotune_steps(plan.haadf, plan.maps, plan.params)
+    map_layers, layers = w.plan_sources()
+    mds = {s: fusedem_md(ly) for ly, s in zip(map_layers, plan.maps)}
+    names = {md.get("spectrum_layer") for md in mds.values()}
+    name = names.pop() if len(names) == 1 else None
+    if plan.frame is not None or name is None or name not in layers:
+        return steps
+    steps.close()
+    return _thinned_spectrum_steps(plan, layers[name], mds)
+
+
+def _thinned_spectrum_steps(plan: Any, si: Any, mds: dict) -> Iterator[AutoProgress]:
+    splits = extracted_map_splits(si.data, fusedem_md(si), mds, plan.crop.slices)
+    if splits is None:  # not raw counts, or not X-ray line maps
+        yield from autotune_steps(plan.haadf, plan.maps, plan.params)
+    else:
+        yield from autotune_steps(plan.haadf, plan.maps, plan.params, splits=splits,
+                                  method="thinning (spectrum image)")
 
 
 def stream_auto(steps: Iterator[AutoProgress], stop: StopFlag) -> Generator[AutoProgress, None, None]:
@@ -52,7 +79,7 @@ class AutoRunner:
             return False
         try:
             plan = w.make_plan()
-            steps = autotune_steps(plan.haadf, plan.maps, plan.params)
+            steps = auto_steps(w, plan)
         except ValueError as exc:
             w.say_error(f"Auto: {exc}")
             return False

@@ -235,6 +235,10 @@ class FusionWidget(RegionAndSave, Container):
     make_plan = _make_plan
     say = _say
 
+    def plan_sources(self) -> tuple[list[Any], Any]:
+        """The element layers of the last plan (in its maps' order) and the viewer's layers."""
+        return self._run_inputs[1:], self._viewer.layers
+
     def say_error(self, text: str) -> None:
         self._say(text, _ERR)
 

@@ -7,7 +7,8 @@
 """
 from .axis import EnergyAxis
 from .eels import EdgeMaps, EdgeWindows, edge_onsets, extract_edge_maps, plan_edges
-from .extract import ExtractedMaps, as_spectrum_cube, bin_spatial, extract_maps, sum_spectrum
+from .extract import (ExtractedMaps, as_spectrum_cube, bin_spatial, extract_maps, extract_with_windows,
+                      sum_spectrum)
 from .lines import (
     DEFAULT_RESOLUTION_EV,
     LineWindows,
@@ -19,7 +20,7 @@ from .lines import (
 from .meta import eds_settings
 from .quant import Composition, cliff_lorimer, parse_kfactors
 from .pca import PCADenoised, RankChoice, choose_rank, denoise_pca
-from .thinning import spectrum_splits, thin_counts
+from .thinning import extracted_map_splits, spectrum_splits, thin_counts, window_splits
 
 __all__ = [
     "DEFAULT_RESOLUTION_EV",
@@ -41,6 +42,8 @@ __all__ = [
     "edge_onsets",
     "extract_edge_maps",
     "extract_maps",
+    "extract_with_windows",
+    "extracted_map_splits",
     "fwhm_kev",
     "line_energies",
     "parse_kfactors",
@@ -49,4 +52,5 @@ __all__ = [
     "spectrum_splits",
     "sum_spectrum",
     "thin_counts",
+    "window_splits",
 ]

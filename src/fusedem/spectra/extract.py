@@ -168,10 +168,24 @@ def extract_maps(
     ea = EnergyAxis.from_dict(energy_axis)
     ax = ea.axis if axis is None else axis
     si = as_spectrum_cube(spectrum_image, ax)
-    binning = _check_factor(binning)
     ea = ea.with_size(si.shape[-1])
     plan = plan_lines(elements, ea, beam_energy_kv=beam_energy_kv,
                       resolution_ev=resolution_ev, lines=lines)
+    return extract_with_windows(si, ea, plan, binning=binning, axis=-1,
+                                clip_negative=clip_negative)
+
+
+def extract_with_windows(spectrum_image: Any, energy_axis: EnergyAxis | Mapping[str, Any],
+                         windows: Mapping[str, LineWindows], *, binning: int = 1,
+                         axis: int | None = None, clip_negative: bool = True) -> ExtractedMaps:
+    """:func:`extract_maps` with the windows given (``plan_lines``'s, or
+    ``LineWindows.from_dict`` of a layer's metadata) instead of planned: the maps
+    (ny // binning, nx // binning) of the same extraction, e.g. from other counts."""
+    ea = EnergyAxis.from_dict(energy_axis)
+    si = as_spectrum_cube(spectrum_image, ea.axis if axis is None else axis)
+    binning = _check_factor(binning)
+    ea = ea.with_size(si.shape[-1])
+    plan = dict(windows)
     maps: dict[str, np.ndarray] = {}
     for sym, lw in plan.items():
         m = _line_map(si, ea, lw)

@@ -115,6 +115,23 @@ class LineWindows:
             "shared_background": list(self.shared_background),
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LineWindows":
+        """The windows :meth:`to_dict` wrote (e.g. an extracted layer's ``windows``
+        metadata), so the same extraction can be repeated. ValueError names a bad entry."""
+        try:
+            element, line = str(d["line"]).split("_", 1)
+            integration = tuple(float(v) for v in d["integration_kev"])
+            background = tuple(None if w is None else tuple(float(v) for v in w)
+                               for w in d.get("background_kev") or (None, None))
+            if len(integration) != 2 or len(background) != 2:
+                raise ValueError("a window needs (lo, hi), and there are two background sides")
+            return cls(normalize_symbol(element), atomic_number(element), line,
+                       float(d["energy_kev"]), float(d["fwhm_kev"]), integration, background,
+                       tuple(d.get("overlaps") or ()), tuple(d.get("shared_background") or ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not the windows of an X-ray line map ({exc}): {dict(d)!r}") from None
+
 
 def choose_line(
     element: str,
