@@ -299,3 +299,37 @@ def test_without_a_haadf_the_panel_names_the_images_of_the_maps_shape(viewer, do
     docked.inputs.haadf.value = viewer.layers["BSE"]
     assert docked.run_button.enabled and "Ready: Cu, O." in docked.status.value
     assert "rough proxy" in docked.status.value  # said where the user picks it
+
+
+# ---- 10. a file with EELS and EDS maps of the same elements ------------------------------
+def test_empty_and_second_maps_of_an_element_start_unticked(viewer, docked, qtbot):
+    """A Velox file can hold EELS edge maps and EDS maps of the same elements, some of them
+    empty: Run must work straight away, fusing each element once, from a map with data;
+    the rows say why they are not ticked, and the user can still choose."""
+    rng = np.random.default_rng(6)
+    viewer.add_image(rng.random((24, 20)) + 1, name="DF-S", metadata={"fusedem": {"role": "haadf"}})
+
+    def add(name, el, data, modality):
+        viewer.add_image(data, name=name, metadata={"fusedem": {
+            "role": "element", "element": el, "modality": modality}})
+
+    for el in ("Fe", "Co", "O"):
+        add(f"{el}-EELS", el, rng.poisson(5.0, (24, 20)).astype(float), "EELS")
+    add("Co", "Co", rng.poisson(3.0, (24, 20)).astype(float), "EDS")  # a second Co map
+    add("Fe", "Fe", np.zeros((24, 20)), "EDS")  # an empty channel
+    rows = {r.layer.name: r for r in docked.inputs._rows.values()}
+    assert [ly.name for ly, _ in docked.inputs.selected()] == ["Fe-EELS", "Co-EELS", "O-EELS"]
+    assert "'Co-EELS' is the Co map ticked first" in rows["Co"].use.tooltip
+    assert "constant (0)" in rows["Fe"].use.tooltip
+    assert docked.run_button.enabled and "Ready: Fe, Co, O." in docked.status.value
+    _run(docked, qtbot, n_iter=5)
+    assert sorted(ly.name for ly in fused_layers(viewer)) == ["fused Co", "fused Fe", "fused O"]
+    # the user's choice stands: ticking the second Co map says what to do
+    rows["Co"].use.value = True
+    assert not docked.run_button.enabled and "ticked twice" in docked.status.value
+    rows["Co-EELS"].use.value = False
+    assert docked.run_button.enabled
+    # a layer added later does not untick what the user chose
+    add("O2", "O", rng.poisson(4.0, (24, 20)).astype(float), "EDS")
+    rows = {r.layer.name: r for r in docked.inputs._rows.values()}
+    assert rows["Co"].use.value and not rows["O2"].use.value and rows["O-EELS"].use.value

@@ -15,6 +15,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit
 
 from ..elements import element_symbol_or_none
 from ._ui import text_label
+from .layers import constant_value
 
 _HAADF_NAME = re.compile(r"^\s*(HAADF|ADF|HAADF[-_ ]?STEM)\b", re.IGNORECASE)
 #: Roles that are never inputs of a fusion.
@@ -61,15 +62,30 @@ def haadf_candidates(layers: Sequence[Any]) -> list[Any]:
     return sorted(imgs, key=lambda ly: (not looks_like_haadf(ly), not info(ly).get("structural")))
 
 
+def default_use(layer: Any, sym: str | None, ticked: dict[str, str]) -> tuple[bool, str]:
+    """Whether a new element row starts ticked, and why not: a map of a known element,
+    not constant (an empty or switched-off channel), whose element no ticked row has yet
+    (``ticked``: element -> layer name; e.g. a file with EDS and EELS maps of Fe)."""
+    if sym is None or role_of(layer) not in (None, "element"):
+        return False, ""
+    value = constant_value(layer.data)
+    if value is not None:
+        return False, f"Not ticked: the map is constant ({value:g}), it carries no information."
+    if sym in ticked:
+        return False, f"Not ticked: '{ticked[sym]}' is the {sym} map ticked first."
+    return True, ""
+
+
 class ElementRow(Container):
     """One element layer: a 'use' checkbox with the layer name and its element symbol."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, ticked: dict[str, str] | None = None) -> None:
         self.layer = layer
         sym = element_of(layer)
+        use, why = default_use(layer, sym, ticked or {})
         self.use = CheckBox(
-            value=sym is not None and role_of(layer) in (None, "element"), text=layer.name,
-            tooltip="Fuse this elemental map.",
+            value=use, text=layer.name,
+            tooltip="Fuse this elemental map." + (f" {why}" if why else ""),
         )
         self.symbol = LineEdit(
             value=sym or "", enabled=sym is None,
@@ -133,11 +149,15 @@ class InputsPanel(Container):
                   if is_map_image(ly) and ly is not haadf and role_of(ly) not in _NOT_INPUT
                   and role_of(ly) != "haadf"]
         rows = []
+        ticked = {r.element: r.layer.name for r in self._rows.values()
+                  if r.use.value and r.element and r.layer in wanted}
         for ly in wanted:
             row = self._rows.get(id(ly))
             if row is None or row.layer is not ly:
-                row = ElementRow(ly)
+                row = ElementRow(ly, ticked)
                 row.changed.connect(lambda *_: self._on_change())
+                if row.use.value and row.element:
+                    ticked[row.element] = ly.name
             row.use.text = ly.name
             rows.append(row)
         self._rows = {id(r.layer): r for r in rows}
