@@ -103,15 +103,15 @@ def _scored(cache: dict, method: str, case: str, pts: list[dict], run) -> list[t
     return [tuple(cache[k]) for k in keys]
 
 
-PER_ELEMENT_FACTORS = (0.25, 0.5, 2.0, 4.0)
+PER_ELEMENT_FACTORS = (0.125, 0.25, 0.5, 2.0, 4.0)
 
 
-def per_element_refine(m: P.Measurement, ph: P.Phantom, start: dict) -> dict:
-    """From a best grid point (bench_quality takes the best result from each
-    fusedem variant's best point), one coordinate sweep over the elements of
-    lambda_tv x PER_ELEMENT_FACTORS for that element alone (FusionParams.lambda_tv_elements),
-    each change kept if it raises the mean PSNR (scored on the truth, as the grid is)."""
-    at = dict(start["at"])
+def per_element_refine(m: P.Measurement, ph: P.Phantom, start: dict, extra: dict) -> dict:
+    """From a grid point of a fusedem variant (``extra``: the variant's own fields), one
+    coordinate sweep over the elements of lambda_tv x PER_ELEMENT_FACTORS for that element
+    alone (FusionParams.lambda_tv_elements), each change kept if it raises the mean PSNR
+    (scored on the truth, as the grid is)."""
+    at = {**start["at"], **extra}
     lam = at["lambda_tv"]
     per: dict[str, float] = {}
     best_p, best_s = start["psnr"], start["ssim"]
@@ -127,9 +127,15 @@ def per_element_refine(m: P.Measurement, ph: P.Phantom, start: dict) -> dict:
     return {"psnr": best_p, "ssim": best_s, "at": {**at, "lambda_tv_elements": per}}
 
 
+def refine_starts(scored: list[tuple[float, float]], pts: list[dict], k: int) -> list[dict]:
+    """The ``k`` best grid points of one method as start points (psnr, ssim, at)."""
+    order = np.argsort([-s[0] for s in scored])[:k]
+    return [{"psnr": scored[i][0], "ssim": scored[i][1], "at": pts[i]} for i in order]
+
+
 def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants: list[str],
              use_mmf: bool, use_tutorial: bool, cache: dict, use_auto: bool = True,
-             per_element: bool = False) -> dict:
+             per_element: int = 0) -> dict:
     ph = P.make(kind, (size, size), seed)
     m = P.measure(ph, dose, seed=seed + 1000)
     z = [ph.z[k] for k in ph.truth]
@@ -152,8 +158,10 @@ def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants:
     if use_tutorial:
         scored["tutorial"] = _scored(cache, "tutorial", case, pts, lambda points: [
             score(published.tutorial_fuse(m.haadf, m.maps, z, **pt), ph) for pt in points])
+    extras: dict[str, dict] = {}
     for v in variants:
         extra = {k: _parse(k, x) for k, x in (kv.split("=") for kv in v.split(",") if "=" in kv)}
+        extras["fusedem" + (f"[{v}]" if v else "")] = extra
         scored["fusedem" + (f"[{v}]" if v else "")] = [score(
             fusedem.fuse(m.haadf, m.maps, warm_start_tv=False, **{**pt, **extra}).maps, ph)
             for pt in pts]
@@ -162,7 +170,8 @@ def run_case(kind: str, dose: float, seed: int, size: int, grid: dict, variants:
         out[name] = {**best(ps, ss, pts), "maxdrop": max_drop(ps, grid), "grid_psnr": ps}
     fus = [n for n in out if n.startswith("fusedem")]
     if per_element and fus:
-        out["fusedem+el"] = max((per_element_refine(m, ph, out[n]) for n in fus),
+        out["fusedem+el"] = max((per_element_refine(m, ph, start, extras[n]) for n in fus
+                                 for start in refine_starts(scored[n], pts, per_element)),
                                 key=lambda r: r["psnr"])
     if use_auto and hasattr(fusedem, "autotune"):
         t = time.perf_counter()
@@ -199,8 +208,9 @@ def main() -> None:
     ap.add_argument("--no-mmf", action="store_true", help="skip multimodal-fusion 0.6.0")
     ap.add_argument("--no-tutorial", action="store_true", help="skip the tutorial's algorithm")
     ap.add_argument("--no-auto", action="store_true", help="skip fusedem's automatic choice")
-    ap.add_argument("--per-element", action="store_true",
-                    help="also refine fusedem's best point with a lambda_tv per element")
+    ap.add_argument("--per-element", type=int, nargs="?", const=1, default=0, metavar="K",
+                    help="also refine the K best grid points of each fusedem variant "
+                         "(default 1) with a lambda_tv per element")
     args = ap.parse_args()
     grid = dict(QUICK_GRID if args.quick else GRID)
     if args.n_iter_tv:
