@@ -450,3 +450,29 @@ def test_poisson_weights_counts_weigh_each_element_by_its_gain(small):
     for el in symbols:
         np.testing.assert_allclose(a.maps[el], c.maps[el], atol=1e-6)
     assert res.params.poisson_weights == "counts"
+
+
+def test_tv_weight_exponent_scales_lambda_tv_by_the_haadf_weights(small):
+    """tv_weight_exponent a: element i's λ_TV is λ_TV · (mean w / w_i)^a (w the HAADF
+    channel weights), i.e. the same solve as those values given per element; an element
+    given in lambda_tv_elements keeps its own; no weights (weighting 'none'), no change."""
+    truth, haadf, maps = small
+    kw = dict(lambda_chem=0.05, lambda_tv=0.04, n_iter=6, n_iter_tv=2, eps=0.1)
+    symbols = list(fusedem.solver.prepare_inputs(haadf, maps)[2])
+    z = np.array([fusedem.atomic_number(s) for s in symbols], float)
+    w = channel_weights(z, "z", 1.6)
+    want = {s: 0.04 * (w.mean() / wi) ** 1.5 for s, wi in zip(symbols, w)}
+    p = FusionParams(tv_weight_exponent=1.5, **kw)
+    assert p.lambda_tv_of(symbols) == pytest.approx([want[s] for s in symbols])
+    assert max(want.values()) / min(want.values()) > 2  # the elements do differ
+    a = fuse(haadf, maps, p)
+    b = fuse(haadf, maps, lambda_tv_elements=want, **kw)
+    for s in symbols:
+        np.testing.assert_array_equal(a.maps[s], b.maps[s])
+    own = FusionParams(tv_weight_exponent=1.5, lambda_tv_elements={symbols[0]: 0.3}, **kw)
+    assert own.lambda_tv_of(symbols) == pytest.approx([0.3] + [want[s] for s in symbols[1:]])
+    flat = FusionParams(tv_weight_exponent=2.0, weighting="none", **kw)
+    assert flat.lambda_tv_of(symbols) == [0.04] * len(symbols)
+    assert FusionParams.from_dict(p.to_dict()) == p
+    with pytest.raises(ValueError, match="tv_weight_exponent must lie in"):
+        FusionParams(tv_weight_exponent=-1)

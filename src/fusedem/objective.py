@@ -8,6 +8,22 @@ from __future__ import annotations
 import numpy as np
 
 
+def channel_weights(z: np.ndarray, weighting: str, gamma: float) -> np.ndarray:
+    """Channel weights w_i for atomic numbers z (n,) by the named scheme (DESIGN.md 1)."""
+    z = np.asarray(z, dtype=np.float64)
+    if weighting == "none":
+        return np.ones_like(z)
+    if weighting == "z":
+        return z / z.mean()
+    if weighting == "z_gamma":
+        return z**gamma / np.mean(z**gamma)
+    if weighting == "z_sum":
+        return z / z.sum()
+    if weighting == "z_gamma_sum":
+        return z**gamma / np.sum(z**gamma)
+    raise ValueError(f"unknown weighting {weighting!r}")
+
+
 def haadf_model(x: np.ndarray, w: np.ndarray, gamma: float) -> np.ndarray:
     """A x^gamma = sum_i w_i x_i^gamma, (ny, nx)."""
     return np.tensordot(w, np.power(x, gamma), axes=1)

@@ -12,6 +12,7 @@ import numpy as np
 from . import kernels
 from .cuda import device_name, resolve_device
 from .elements import atomic_number, normalize_symbol
+from .objective import channel_weights  # noqa: F401  (public here too)
 from .params import FusionParams
 from .stepper import Stepper
 
@@ -82,22 +83,6 @@ def to_input_units(maps: Mapping[str, np.ndarray],
         lo, hi = (float(v) for v in input_ranges[k])
         out[k] = lo + np.asarray(x, dtype=np.float64) * (hi - lo)
     return out
-
-
-def channel_weights(z: np.ndarray, weighting: str, gamma: float) -> np.ndarray:
-    """Channel weights w_i for atomic numbers z (n,) by the named scheme (DESIGN.md 1)."""
-    z = np.asarray(z, dtype=np.float64)
-    if weighting == "none":
-        return np.ones_like(z)
-    if weighting == "z":
-        return z / z.mean()
-    if weighting == "z_gamma":
-        return z**gamma / np.mean(z**gamma)
-    if weighting == "z_sum":
-        return z / z.sum()
-    if weighting == "z_gamma_sum":
-        return z**gamma / np.sum(z**gamma)
-    raise ValueError(f"unknown weighting {weighting!r}")
 
 
 def _check_image(name: str, a: object) -> tuple[np.ndarray, float, float]:

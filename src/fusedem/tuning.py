@@ -21,13 +21,15 @@ from typing import Any, Literal
 import numpy as np
 
 from . import validation
+from .elements import normalize_symbol
 from .params import FusionParams
 from .cuda import resolve_device
 from .solver import _run, map_gains, prepare_inputs
 
 Method = Literal["auto", "thinning", "masking", "frames"]
-#: A candidate: (λ_chem, λ_TV, n_iter_tv, tv_step, λ_TV per element as (symbol, value) pairs)
-Point = tuple[float, float, int, float, tuple[tuple[str, float], ...]]
+#: A candidate: (λ_chem, λ_TV, n_iter_tv, tv_step, λ_TV per element as (symbol, value)
+#: pairs, tv_weight_exponent)
+Point = tuple[float, float, int, float, tuple[tuple[str, float], ...], float]
 
 LAMBDA_CHEM_RANGE = (1e-4, 1.0)  #: the search never leaves these
 LAMBDA_TV_RANGE = (1e-4, 4.0)
@@ -51,6 +53,17 @@ TV_STRENGTHS = ((1, 0.25), (1, 0.5), (6, 1.0))
 #: already have), each element's own held-out term says which factor suits it,
 #: and the combination is kept if it lowers the total score.
 PER_ELEMENT_FACTORS = (0.25, 0.5, 2.0, 4.0)
+#: tv_weight_exponent tried besides the base's (λ_TV of element i × (mean w / w_i)^a):
+#: the first line again at this exponent, scored on the first split, and its best
+#: point on all splits if it leads there. Searching from bases 0, 1.5 and 2 and keeping
+#: the lowest score gained up to 4.7 dB at 0.5-2 counts/px, 2 the most often
+#: (docs/autotune.md).
+TV_WEIGHT_EXPONENT = 2.0
+#: Candidates of the first lines (scored on the first split) scored on every split.
+FINALISTS = 2
+#: The weighted line takes the line's lowest λ_chem values only (with the exponent
+#: the best λ's were 0.003-0.01 in every phantom case, docs/autotune.md).
+WEIGHTED_LINE_N = 3
 #: A choice is flagged as unreliable when at least this fraction of the candidates (and
 #: 3) lie within one paired standard error of it: on 16 phantom cases (docs/autotune.md)
 #: the one where auto missed the best by > 1 dB had 10 of 15; all others 1 or 2.
@@ -77,17 +90,18 @@ class Candidate:
     tv_step: float = 1.0  #: its TV dual step fraction
     #: λ_TV of single elements ((symbol, value) pairs; the others have lambda_tv)
     lambda_tv_elements: tuple[tuple[str, float], ...] = ()
+    tv_weight_exponent: float = 0.0  #: FusionParams.tv_weight_exponent of this candidate
 
     @property
     def point(self) -> Point:
         return (self.lambda_chem, self.lambda_tv, self.n_iter_tv, self.tv_step,
-                self.lambda_tv_elements)
+                self.lambda_tv_elements, self.tv_weight_exponent)
 
     def to_dict(self) -> dict[str, Any]:
         return {"lambda_chem": self.lambda_chem, "lambda_tv": self.lambda_tv,
                 "n_iter": self.n_iter, "n_iter_tv": self.n_iter_tv, "tv_step": self.tv_step,
                 "lambda_tv_elements": dict(self.lambda_tv_elements) or None,
-                "score": self.score}
+                "tv_weight_exponent": self.tv_weight_exponent, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -134,6 +148,7 @@ class AutoResult:
         return (f"auto ({self.method}): λ chem {p.lambda_chem:.3g}, λ TV {p.lambda_tv:.3g}, "
                 f"{p.n_iter} iterations, {p.n_iter_tv} TV iterations"
                 + (f" (step {p.tv_step:g})" if p.tv_step != 1 else "")
+                + (f", λ TV by HAADF weight^-{p.tv_weight_exponent:g}" if p.tv_weight_exponent else "")
                 + "".join(f", λ TV {el} {v:.3g}" for el, v in (p.lambda_tv_elements or {}).items())
                 + f"; score {self.score:.4g} from {len(self.candidates)} candidates in "
                 f"{self.elapsed:.1f} s" + "".join(f". Note: {n}" for n in self.notes))
@@ -186,9 +201,10 @@ class _Evaluator:
         self.n_solves = 0
 
     def _params(self, point: Point) -> FusionParams:
-        lam_chem, lam_tv, n_tv, tv_step, per = point
+        lam_chem, lam_tv, n_tv, tv_step, per, exponent = point
         return self.base.replace(lambda_chem=lam_chem, lambda_tv=lam_tv, n_iter_tv=n_tv,
-                                 tv_step=tv_step, lambda_tv_elements=dict(per) or None)
+                                 tv_step=tv_step, lambda_tv_elements=dict(per) or None,
+                                 tv_weight_exponent=exponent)
 
     def prefetch(self, points, n_splits: int) -> None:
         """On a GPU, solve every missing (point, split) pair in one batch per n_iter_tv.
@@ -230,7 +246,7 @@ class _Evaluator:
         mean = [float(np.mean([c[i].score for c in curves])) for i in range(len(its))]
         i = int(np.argmin(mean))
         return Candidate(point[0], point[1], its[i], mean[i], tuple(zip(its, mean)), point[2],
-                         point[3], point[4])
+                         point[3], point[4], point[5])
 
     def cost(self, points, n_splits: int = 1) -> int:
         """Solves that scoring ``points`` on ``n_splits`` splits still needs."""
@@ -258,7 +274,7 @@ def _moves(c: Candidate, fc: float, ft: float) -> list[Point]:
     pts = [(lc / fc, lt / fc), (lc * fc, lt * fc), (lc, lt / ft), (lc, lt * ft)]
     return list(dict.fromkeys(
         (_clip(a, LAMBDA_CHEM_RANGE), _clip(b, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step,
-         c.lambda_tv_elements) for a, b in pts))
+         c.lambda_tv_elements, c.tv_weight_exponent) for a, b in pts))
 
 
 def autotune_steps(
@@ -359,15 +375,29 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
     ntv, tstep = base.n_iter_tv, base.tv_step
     el_reserve = len(factors) + n_all if factors else 0
     # 1. the base point and a line of λ_chem along the ridge λ_TV = RIDGE λ_chem
-    line = [(lc, _clip(RIDGE * lc, LAMBDA_TV_RANGE), ntv, tstep, ())
+    a0 = base.tv_weight_exponent
+    line = [(lc, _clip(RIDGE * lc, LAMBDA_TV_RANGE), ntv, tstep, (), a0)
             for lc in _log_grid(LAMBDA_CHEM_GRID, LINE_N)]
-    yield from visit([(base.lambda_chem, base.lambda_tv, ntv, tstep, ())] + line,
-                     max_solves - reserve)
+    if a0 != TV_WEIGHT_EXPONENT:  # the line again with λ_TV weighted by the HAADF weights
+        line += [pt[:5] + (TV_WEIGHT_EXPONENT,) for pt in line[:WEIGHTED_LINE_N]]
+    first_pts = [(base.lambda_chem, base.lambda_tv, ntv, tstep, (), a0)] + line
+    limit = max_solves - reserve
+    # 1. the base point and the lines, scored on the first split only; the FINALISTS
+    # best there are scored on every split and start the search
+    ev.prefetch(_affordable(ev, first_pts, 1, limit - FINALISTS * (n_all - 1), True), 1)
+    first: dict[Point, float] = {}
+    for pt in first_pts:
+        if first and ev.n_solves + 1 > limit - FINALISTS * (n_all - 1):
+            stopped = "budget"
+            break
+        first[pt] = min(c.score for c in ev.curve(pt, 0))
+    yield from visit(sorted(first, key=first.get)[:FINALISTS], max_solves - n_all)
     # 2. the TV step's strength per outer iteration at the best λ's (docs/quality.md)
     if strengths:
         stopped = "converged" if stopped == "budget" else stopped
         centre = best
-        yield from visit([(centre.lambda_chem, centre.lambda_tv, n, t, ()) for n, t in strengths],
+        yield from visit([(centre.lambda_chem, centre.lambda_tv, n, t, (),
+                           centre.tv_weight_exponent) for n, t in strengths],
                          max_solves - el_reserve)
     # 3. moves of λ_chem (along the ridge) and of λ_TV while the score improves
     for fc, ft in MOVES:
@@ -385,11 +415,12 @@ def _search(haadf, splits: list[validation.Split], base: FusionParams, used: str
         per = _per_element_choice(ev, centre, probes, max_solves - n_all)
         if per:
             yield from visit([(centre.lambda_chem, centre.lambda_tv, centre.n_iter_tv,
-                               centre.tv_step, per)], max_solves)
+                               centre.tv_step, per, centre.tv_weight_exponent)], max_solves)
     assert best is not None
     chosen = base.replace(lambda_chem=best.lambda_chem, lambda_tv=best.lambda_tv,
                           n_iter=best.n_iter, n_iter_tv=best.n_iter_tv, tv_step=best.tv_step,
-                          lambda_tv_elements=dict(best.lambda_tv_elements) or None)
+                          lambda_tv_elements=dict(best.lambda_tv_elements) or None,
+                          tv_weight_exponent=best.tv_weight_exponent)
     n_same = _indistinct(ev, best, list(tried.values()), n_all)
     notes = []
     if n_same >= max(3, INDISTINCT_FRACTION * len(tried)):
@@ -428,8 +459,8 @@ def _indistinct(ev: _Evaluator, best: Candidate, cands: list[Candidate], n_split
 
 def _scaled(c: Candidate, factors) -> list[Point]:
     """``c`` with λ_TV times each factor (all elements alike)."""
-    return [(c.lambda_chem, _clip(c.lambda_tv * f, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step, ())
-            for f in factors]
+    return [(c.lambda_chem, _clip(c.lambda_tv * f, LAMBDA_TV_RANGE), c.n_iter_tv, c.tv_step, (),
+             c.tv_weight_exponent) for f in factors]
 
 
 def _per_element_choice(ev: _Evaluator, centre: Candidate, probes: list[Point], limit: int
@@ -442,11 +473,13 @@ def _per_element_choice(ev: _Evaluator, centre: Candidate, probes: list[Point], 
                                 if not ev.cost([pt]) or ev.n_solves + 1 <= limit]
     terms = [next(c.terms for c in ev.curve(pt, 0) if c.iteration == centre.n_iter)
              for pt in options]
+    symbols = ev.prepared[0][2]
+    lam_tv = [dict(zip(symbols, ev._params(pt).lambda_tv_of(symbols))) for pt in options]
     per = []
     for el in terms[0]:
         k = min(range(len(options)), key=lambda k: terms[k][el])
-        if k:
-            per.append((el, options[k][1]))
+        if k:  # the element's own λ_TV at that probe (with the exponent's scaling)
+            per.append((el, _sig(lam_tv[k][normalize_symbol(el)], 3)))
     return tuple(per)
 
 

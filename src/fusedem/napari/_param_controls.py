@@ -130,7 +130,8 @@ class ParamControls(Container):
                 float(self.background_threshold.value) if self.threshold_on.value else None
             ),
         )
-        # fields without a control (poisson_step, poisson_weights, tv_step, lambda_tv_elements)
+        # fields without a control (poisson_step, poisson_weights, tv_step, lambda_tv_elements,
+        # tv_weight_exponent)
         # keep the values last set (by a preset, Reset or Auto)
         return self._unshown.replace(**kw)
 
