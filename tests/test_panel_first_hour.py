@@ -333,3 +333,33 @@ def test_empty_and_second_maps_of_an_element_start_unticked(viewer, docked, qtbo
     add("O2", "O", rng.poisson(4.0, (24, 20)).astype(float), "EDS")
     rows = {r.layer.name: r for r in docked.inputs._rows.values()}
     assert rows["Co"].use.value and not rows["O2"].use.value and rows["O-EELS"].use.value
+
+
+def test_the_first_run_shows_the_fused_maps_alone_not_washed_out_by_the_haadf(qtbot):
+    """Open → Run with nothing changed: the fused colour maps (additive) used to sit on the
+    full-brightness HAADF, and 12 % of the DyScO3 canvas (a third on the Bruker file) was
+    pure white. The first run hides the HAADF and the input maps; a layer the user shows
+    again stays shown in later runs."""
+    v = napari.Viewer(show=True)  # on Xvfb; a hidden window's canvas reads back black
+    try:
+        v.window.resize(1280, 800)
+        widget = FusionWidget(v)
+        v.window.add_dock_widget(widget, name="Fuse chemical maps")
+        add_dysco3(v)
+        _run(widget, qtbot)
+        assert not v.layers["HAADF"].visible
+        assert not any(v.layers[e].visible for e in ELEMENTS)
+        assert all(v.layers[f"fused {e}"].visible for e in ELEMENTS)
+        v.reset_view()
+        qtbot.wait(200)
+        rgb = v.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+        _shot(v, "first_run_fused_alone.png")
+        inside = rgb.sum(axis=-1) > 30  # the image, not the black margins
+        white = (rgb.min(axis=-1) > 245) & inside
+        assert inside.mean() > 0.3, "the fused maps are not shown"
+        assert white.sum() / inside.sum() < 0.02, white.sum() / inside.sum()
+        v.layers["HAADF"].visible = True
+        _run(widget, qtbot, n_iter=10)
+        assert v.layers["HAADF"].visible
+    finally:
+        v.close()

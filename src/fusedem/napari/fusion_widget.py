@@ -279,7 +279,9 @@ class FusionWidget(RegionAndSave, Container):
             meta["autotune"] = auto.to_dict()
         self.fused.begin(list(plan.maps), keep_previous=bool(self.keep_previous.value),
                          placement=plan.placement, meta=meta)
-        # new fused layers are shown over the HAADF: hide the noisy input maps once
+        # the first fused layers are shown alone: the noisy input maps, and the HAADF (its
+        # full-brightness grey under additive colour maps washed them out to white), are
+        # hidden once; their eyes in the layer list show them again
         self._hide_inputs = not self.fused.layers
         self._set_running(True)
         self._outcome = ""
@@ -336,7 +338,7 @@ class FusionWidget(RegionAndSave, Container):
             "iteration": state.iteration, "n_iter": state.n_iter} for s, z in plan.elements.items()})
         if self._hide_inputs:
             self._hide_inputs = False
-            for layer in self._run_inputs[1:]:
+            for layer in self._run_inputs:
                 layer.visible = False
         self.progress.value = state.iteration
         pbar = getattr(self._worker, "pbar", None)
