@@ -189,7 +189,8 @@ def test_panel_text_follows_the_current_layers(viewer, docked, qtbot, tmp_path):
     viewer.layers.clear()
     assert docked.region_label.value == ""
     assert docked.progress_label.value == "" and docked.progress.value == 0
-    assert "No HAADF" in docked.status.value and not docked.save_button.enabled
+    assert "Nothing to fuse yet: open a HAADF image" in docked.status.value
+    assert not docked.save_button.enabled
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "scan50.npz", HAADF=rng.random((50, 50)), Cu=rng.random((50, 50)))
     viewer.open(str(tmp_path / "scan50.npz"), plugin="fusedem")
@@ -363,3 +364,25 @@ def test_the_first_run_shows_the_fused_maps_alone_not_washed_out_by_the_haadf(qt
         assert v.layers["HAADF"].visible
     finally:
         v.close()
+
+
+@pytest.mark.parametrize("what", ["tilt series", "spectrum image", "one image"])
+def test_without_maps_run_says_which_panel_or_file_the_user_needs(viewer, docked, what):
+    """A new user opened the tilt-series sample, an EELS spectrum image (Gatan dm4) or one
+    STEM image (dm3) and met 'No HAADF image: open the HAADF ... (File > Open Sample)'."""
+    rng = np.random.default_rng(0)
+    md = lambda role: {"fusedem": {"role": role}}  # noqa: E731
+    if what == "tilt series":
+        viewer.add_image(rng.random((7, 32, 32)), name="HAADF tilts", metadata=md("haadf_tilts"))
+        viewer.add_image(rng.random((7, 32, 32)), name="Fe tilts",
+                         metadata={"fusedem": {"role": "element_tilts", "element": "Fe"}})
+        want = "'HAADF tilts' is a tilt series: fuse it in the tilt-series panel"
+    elif what == "spectrum image":
+        viewer.add_image(rng.random((16, 16, 64)), name="EELS SI", metadata=md("spectrum_image"))
+        want = "extract them from the spectrum image 'EELS SI' (Plugins > fusedem > Extract"
+    else:
+        viewer.add_image(rng.random((68, 68)), name="test_STEM_image", metadata=md("image"))
+        want = "No elemental maps open: open the EDS/EELS maps of this scan"
+    assert want in docked.status.value
+    assert not docked.run_button.enabled and not docked.auto_button.enabled
+    assert not docked.inputs.selected()  # no tilt series or cube offered as a 2-D map

@@ -18,8 +18,10 @@ from ._ui import text_label
 from .layers import constant_value
 
 _HAADF_NAME = re.compile(r"^\s*(HAADF|ADF|HAADF[-_ ]?STEM)\b", re.IGNORECASE)
-#: Roles that are never inputs of a fusion.
-_NOT_INPUT = ("fused", "spectrum_image", "haadf_model")
+#: Roles that are never inputs of a (2-D) fusion: outputs, spectrum images (the extraction
+#: panel makes maps of them), tilt series and volumes (the tilt-series panel's)
+_NOT_INPUT = ("fused", "spectrum_image", "haadf_model", "haadf_tilts", "element_tilts",
+              "volume")
 
 
 def role_of(layer: Any) -> str | None:
@@ -172,6 +174,11 @@ class InputsPanel(Container):
     def selected(self) -> list[tuple[Any, str | None]]:
         """(layer, element symbol or None) for each checked element row, in layer order."""
         return [(r.layer, r.element) for r in self._rows.values() if r.use.value]
+
+    def has_maps(self) -> bool:
+        """Whether any layer is offered as an elemental map (ticked or not), not counting
+        the images a reader marked as structural (e.g. a lone STEM image)."""
+        return any(role_of(r.layer) != "image" for r in self._rows.values())
 
     def input_layers(self) -> list[Any]:
         """The HAADF layer and the checked element layers (for 'removed' detection)."""

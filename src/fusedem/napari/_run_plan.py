@@ -74,6 +74,27 @@ PROXY_NOTE = ("The Z^γ model is for HAADF/ADF images; a BSE or SE image is only
               "proxy of Z contrast.")
 
 
+def no_maps_reason(layers: Sequence[Any]) -> str:
+    """What to do when no layer can be fused as an elemental map, from what is open:
+    a tilt series goes to the tilt-series panel, a spectrum image to the extraction panel."""
+    from ._fusion_inputs import role_of
+
+    roles = {role_of(ly): ly.name for ly in layers}
+    if "haadf_tilts" in roles or "element_tilts" in roles:
+        name = roles.get("haadf_tilts") or roles["element_tilts"]
+        return (f"'{name}' is a tilt series: fuse it in the tilt-series panel "
+                "(Plugins > fusedem > Fuse tilt series); this panel fuses 2-D maps.")
+    if "spectrum_image" in roles:
+        return (f"No elemental maps yet: extract them from the spectrum image "
+                f"'{roles['spectrum_image']}' (Plugins > fusedem > Extract elemental maps), "
+                "then they appear here.")
+    if not roles:
+        return ("Nothing to fuse yet: open a HAADF image with its EDS/EELS maps, or a vendor "
+                "file (File > Open), or a sample (File > Open Sample > fusedem).")
+    return ("No elemental maps open: open the EDS/EELS maps of this scan, or its spectrum "
+            "image, beside the HAADF (File > Open, or File > Open Sample > fusedem).")
+
+
 def check_inputs(haadf: Any, chosen: list[tuple[Any, str | None]], region: Any,
                  point: Sequence[float] = (), images: Sequence[Any] = ()
                  ) -> tuple[list[tuple[Any, str]], Crop]:

@@ -30,7 +30,8 @@ from ._fusion_inputs import InputsPanel, looks_like_haadf
 from ._param_controls import ParamControls
 from ._region_save import RegionAndSave
 from ._run_controller import MIN_INTERVAL, KernelLoader, StopFlag, result_from_state, stream
-from ._run_plan import PROXY_NOTE, RunPlan, check_inputs, frame_text, input_frames, make_plan
+from ._run_plan import (PROXY_NOTE, RunPlan, check_inputs, frame_text, input_frames,
+                        make_plan, no_maps_reason)
 from ._ui import CloseWatcher, fit_height, scrolled_with_footer, seconds_text, text_label
 
 _ERR, _OK = "#ff7b7b", "#9ad29a"
@@ -170,6 +171,8 @@ class FusionWidget(RegionAndSave, Container):
     def _check(self) -> tuple[Any, list[tuple[Any, str]], Crop, solver.FusionParams]:
         """Raise ValueError with a message for the panel unless the inputs can run."""
         haadf, chosen = self.inputs.haadf.value, self.inputs.selected()
+        if not self.inputs.has_maps():
+            raise ValueError(no_maps_reason(self._viewer.layers))
         chosen, crop = check_inputs(haadf, chosen, self._region_layer(), self._viewer.dims.point,
                                     self.inputs.other_images())
         return haadf, chosen, crop, self.params_panel.params()
