@@ -386,3 +386,18 @@ def test_without_maps_run_says_which_panel_or_file_the_user_needs(viewer, docked
     assert want in docked.status.value
     assert not docked.run_button.enabled and not docked.auto_button.enabled
     assert not docked.inputs.selected()  # no tilt series or cube offered as a 2-D map
+
+
+def test_values_without_a_control_are_named_in_the_status(viewer, docked):
+    """Auto may choose a λ TV per element or a TV step, which no control shows: the status
+    line names them, so the panel never hides what the next Run will use."""
+    add_dysco3(viewer)
+    assert "Also in force" not in docked.status.value
+    docked.params_panel.set_params(fusedem.FusionParams(
+        lambda_tv_elements={"Sc": 0.075, "O": 0.3}, tv_step=0.5))
+    docked.params_panel.lambda_chem.value = 0.05  # any edit revalidates, as in use
+    text = docked.status.value
+    assert "Also in force (no control): TV step 0.5, λ TV Sc 0.075, λ TV O 0.3" in text, text
+    docked.params_panel.set_params(fusedem.FusionParams())
+    docked.params_panel.lambda_chem.value = 0.05
+    assert "Also in force" not in docked.status.value

@@ -201,6 +201,9 @@ class FusionWidget(RegionAndSave, Container):
             hint = f" Parameters: the {preset} sample's published ones."
         else:
             hint = " On your own data, press Auto to choose the parameters from them."
+        extra = self.params_panel.unshown_text()
+        if extra:  # values in force that no control shows (e.g. Auto's λ TV per element)
+            hint += f" Also in force (no control): {extra}."
         proxy = "" if looks_like_haadf(self.inputs.haadf.value) else f" {PROXY_NOTE}"
         self._say(f"Ready: {', '.join(s for _, s in chosen)}{shown}.{proxy}{hint}", _OK)
         self.run_button.enabled = self.auto_button.enabled = True
