@@ -221,6 +221,21 @@ class FusionParams:
         mean = sum(g) / len(g)
         return [self.lambda_chem * v / mean for v in g]
 
+    def extras_text(self) -> str:
+        """The fields beyond the published parameters (no panel control) that differ from
+        their defaults, e.g. 'TV step 0.5, λ TV Sc 0.075'; '' when none."""
+        out = []
+        if self.tv_step != 1.0:
+            out.append(f"TV step {self.tv_step:g}")
+        if self.tv_weight_exponent:
+            out.append(f"λ TV by HAADF weight^-{self.tv_weight_exponent:g}")
+        out += [f"λ TV {el} {v:.3g}" for el, v in (self.lambda_tv_elements or {}).items()]
+        if self.poisson_weights != "equal":
+            out.append(f"Poisson weights {self.poisson_weights}")
+        if self.poisson_step != "gradient":
+            out.append(f"Poisson step {self.poisson_step}")
+        return ", ".join(out)
+
     def replace(self, **overrides: Any) -> "FusionParams":
         """A copy with some fields changed (validated); unknown names raise ValueError."""
         unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}

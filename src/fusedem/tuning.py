@@ -147,9 +147,7 @@ class AutoResult:
         p = self.params
         return (f"auto ({self.method}): λ chem {p.lambda_chem:.3g}, λ TV {p.lambda_tv:.3g}, "
                 f"{p.n_iter} iterations, {p.n_iter_tv} TV iterations"
-                + (f" (step {p.tv_step:g})" if p.tv_step != 1 else "")
-                + (f", λ TV by HAADF weight^-{p.tv_weight_exponent:g}" if p.tv_weight_exponent else "")
-                + "".join(f", λ TV {el} {v:.3g}" for el, v in (p.lambda_tv_elements or {}).items())
+                + (f", {p.extras_text()}" if p.extras_text() else "")
                 + f"; score {self.score:.4g} from {len(self.candidates)} candidates in "
                 f"{self.elapsed:.1f} s" + "".join(f". Note: {n}" for n in self.notes))
 

@@ -135,22 +135,6 @@ class ParamControls(Container):
         # keep the values last set (by a preset, Reset or Auto)
         return self._unshown.replace(**kw)
 
-    def unshown_text(self) -> str:
-        """The fields without a control that differ from FusionParams() (set by a preset,
-        Auto or Python), e.g. 'TV step 0.5, λ TV Sc 0.075'; '' when none."""
-        p, d = self._unshown, FusionParams()
-        out = []
-        if p.tv_step != d.tv_step:
-            out.append(f"TV step {p.tv_step:g}")
-        if p.tv_weight_exponent != d.tv_weight_exponent:
-            out.append(f"λ TV × (mean w / w)^{p.tv_weight_exponent:g} by HAADF weight")
-        out += [f"λ TV {el} {v:.3g}" for el, v in (p.lambda_tv_elements or {}).items()]
-        if p.poisson_weights != d.poisson_weights:
-            out.append(f"Poisson weights {p.poisson_weights}")
-        if p.poisson_step != d.poisson_step:
-            out.append(f"Poisson step {p.poisson_step}")
-        return ", ".join(out)
-
     def set_params(self, p: FusionParams) -> None:
         """Show ``p`` in the controls (the preset box then names a matching preset, if any)."""
         self._loading = True

@@ -11,6 +11,7 @@ from ..elements import atomic_number
 from ..params import FusionParams
 from ..solver import check_image
 from ._crop import Crop, crop_for, crop_translate
+from ._fusion_inputs import role_of
 
 
 @dataclass
@@ -77,8 +78,6 @@ PROXY_NOTE = ("The Z^γ model is for HAADF/ADF images; a BSE or SE image is only
 def no_maps_reason(layers: Sequence[Any]) -> str:
     """What to do when no layer can be fused as an elemental map, from what is open:
     a tilt series goes to the tilt-series panel, a spectrum image to the extraction panel."""
-    from ._fusion_inputs import role_of
-
     roles = {role_of(ly): ly.name for ly in layers}
     if "haadf_tilts" in roles or "element_tilts" in roles:
         name = roles.get("haadf_tilts") or roles["element_tilts"]

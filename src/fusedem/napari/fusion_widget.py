@@ -186,7 +186,7 @@ class FusionWidget(RegionAndSave, Container):
             self._forget_run()
         self.region_label.value = region_text(self.inputs.haadf.value, self._region_layer())
         try:
-            _, chosen, crop, _ = self._check()
+            _, chosen, crop, params = self._check()
         except ValueError as exc:
             self._say(str(exc), _ERR)
             self.run_button.enabled = self.auto_button.enabled = False
@@ -201,7 +201,7 @@ class FusionWidget(RegionAndSave, Container):
             hint = f" Parameters: the {preset} sample's published ones."
         else:
             hint = " On your own data, press Auto to choose the parameters from them."
-        extra = self.params_panel.unshown_text()
+        extra = params.extras_text()
         if extra:  # values in force that no control shows (e.g. Auto's λ TV per element)
             hint += f" Also in force (no control): {extra}."
         proxy = "" if looks_like_haadf(self.inputs.haadf.value) else f" {PROXY_NOTE}"
